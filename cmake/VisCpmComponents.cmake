@@ -1,0 +1,32 @@
+# viscpm_component(<folder> [CUDA]): an OBJECT library from native/src/<folder>/*.cpp (and
+# *.cu with CUDA), sharing one precompiled header. Objects are gathered in
+# VISCPM_COMPONENT_OBJECTS for the shared library.
+include_guard(GLOBAL)
+set(VISCPM_COMPONENT_OBJECTS "" CACHE INTERNAL "")
+
+function(viscpm_component folder)
+  set(dir "${CMAKE_CURRENT_SOURCE_DIR}/src/${folder}")
+  file(GLOB sources CONFIGURE_DEPENDS "${dir}/*.cpp")
+  if("CUDA" IN_LIST ARGN)
+    file(GLOB cuda_sources CONFIGURE_DEPENDS "${dir}/*.cu")
+    list(APPEND sources ${cuda_sources})
+  endif()
+  if(NOT sources)
+    return()
+  endif()
+  set(target "viscpm_${folder}")
+  add_library(${target} OBJECT ${sources})
+  target_include_directories(${target} PRIVATE
+    "${CMAKE_CURRENT_SOURCE_DIR}/include" "${CMAKE_CURRENT_SOURCE_DIR}/src")
+  target_link_libraries(${target} PRIVATE viscpm::torch nlohmann_json::nlohmann_json)
+  if(folder STREQUAL "vision")  # image decoding (vision owns this line)
+    target_link_libraries(${target} PRIVATE viscpm::opencv)
+  endif()
+  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter>)
+  if(folder STREQUAL "common")
+    target_precompile_headers(${target} PRIVATE "$<$<COMPILE_LANGUAGE:CXX>:${CMAKE_CURRENT_SOURCE_DIR}/src/common/pch.h>")
+  else()
+    target_precompile_headers(${target} REUSE_FROM viscpm_common)
+  endif()
+  set(VISCPM_COMPONENT_OBJECTS ${VISCPM_COMPONENT_OBJECTS} "$<TARGET_OBJECTS:${target}>" CACHE INTERNAL "")
+endfunction()

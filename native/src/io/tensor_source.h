@@ -1,0 +1,95 @@
+// Checkpoint I/O: lazy, streaming readers for the two weight formats VisCPM ships in
+// (torch.save zip archives and safetensors), plus strict loading into modules.
+//
+// A TensorSource only parses the index (pickle / JSON header) when opened; tensor bytes
+// are read one tensor at a time (from a memory map), converted to the requested dtype
+// and placed on the requested device, so a checkpoint never sits twice in host memory.
+// Every malformed input raises viscpm::FormatError naming the file and the problem.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace torch::nn { class Module; }
+
+namespace viscpm::io {
+
+// One tensor as the file declares it. Sizes, strides and offsets are in elements.
+struct TensorEntry {
+  std::string name;
+  at::ScalarType dtype = at::kFloat;  // stored dtype
+  std::vector<int64_t> shape;
+  std::vector<int64_t> strides;       // safetensors: always contiguous strides
+  int64_t storage_offset = 0;
+  std::string storage_key;            // torch zip: "data/<key>" record; safetensors: the name
+  int64_t numel() const;
+  int64_t nbytes() const;             // numel * element size (the logical tensor, not the storage)
+  bool contiguous() const;
+};
+
+enum class SourceFormat { kTorchZip, kSafetensors };
+
+class TensorSource {
+ public:
+  // Detects the format from the first bytes (ZIP signature / safetensors header).
+  // Throws NotFound when the file is missing, FormatError when it is not a valid checkpoint.
+  static std::unique_ptr<TensorSource> open(const std::filesystem::path& path);
+  virtual ~TensorSource() = default;
+
+  virtual SourceFormat format() const = 0;
+  const std::filesystem::path& path() const { return path_; }
+  // Tensors in file order (pickle order / safetensors header order).
+  const std::vector<TensorEntry>& entries() const { return entries_; }
+  const TensorEntry* find(const std::string& name) const;  // nullptr if absent
+  const TensorEntry& at(const std::string& name) const;    // FormatError if absent
+
+  // Materialises one tensor: a fresh, contiguous tensor owning its memory, in the stored
+  // dtype unless `dtype` is given (converted round-to-nearest-even), on `device`.
+  virtual at::Tensor read(const TensorEntry& entry, std::optional<at::ScalarType> dtype = std::nullopt,
+                          at::Device device = at::kCPU) const = 0;
+  at::Tensor read(const std::string& name, std::optional<at::ScalarType> dtype = std::nullopt,
+                  at::Device device = at::kCPU) const {
+    return read(at(name), dtype, device);
+  }
+
+ protected:
+  explicit TensorSource(std::filesystem::path path) : path_(std::move(path)) {}
+  std::filesystem::path path_;
+  std::vector<TensorEntry> entries_;
+};
+
+// Strict state-dict loading into a torch::nn::Module whose parameter/buffer names mirror
+// the checkpoint keys under `prefix` (e.g. "llm."). Each target keeps its own dtype and
+// device; a missing key, a shape mismatch or a key under `prefix` the module does not
+// know raises FormatError naming the key and both shapes. Keys starting with one of
+// `ignored_prefixes` are skipped on purpose.
+struct LoadOptions {
+  std::string prefix;
+  std::vector<std::string> ignored_prefixes;
+  bool allow_unknown = false;  // report instead of fail on unknown keys under prefix
+};
+struct LoadReport {
+  std::vector<std::string> loaded;
+  std::vector<std::string> ignored;
+  std::vector<std::string> unknown;
+};
+LoadReport load_module(torch::nn::Module& module, const TensorSource& source, const LoadOptions& options);
+
+// Writers, used by the demo (tiny random models saved in the real formats) and tests.
+// torch.save-compatible zip (protocol-2 pickle of an OrderedDict, one storage per tensor).
+void save_torch_zip(const std::filesystem::path& path,
+                    const std::vector<std::pair<std::string, at::Tensor>>& tensors);
+void save_safetensors(const std::filesystem::path& path,
+                      const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                      const std::vector<std::pair<std::string, std::string>>& metadata = {});
+
+// Whole-file helper for small files (fixtures): every tensor, stored dtype, CPU.
+std::vector<std::pair<std::string, at::Tensor>> read_all(const std::filesystem::path& path);
+
+}  // namespace viscpm::io
