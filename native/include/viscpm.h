@@ -1,0 +1,113 @@
+/*
+ * VisCPM native runtime: the public C API.
+ *
+ * This header is the only surface the JVM binding (JavaCPP, presets/) maps. It is plain C:
+ * opaque handles with create/free pairs, a status code from every fallible call and a
+ * per-thread message describing the last failure (viscpm_last_error). No C++ exception
+ * crosses it: every entry point catches and converts.
+ *
+ * Strings are UTF-8. Memory returned by the library is freed by the matching *_free
+ * call; memory passed in by the caller is only borrowed for the duration of the call
+ * (buffers are read in place, never copied first).
+ */
+#ifndef VISCPM_H
+#define VISCPM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define VISCPM_API __declspec(dllexport)
+#else
+#define VISCPM_API __attribute__((visibility("default")))
+#endif
+
+/* Same values as viscpm::ErrorCode (native/src/common/error.h). */
+typedef enum viscpm_status {
+  VISCPM_OK = 0,
+  VISCPM_INVALID_ARGUMENT = 1, /* bad user input: text, image, shape, option value */
+  VISCPM_FORMAT_ERROR = 2,     /* a file is corrupt, truncated, or has wrong keys/shapes */
+  VISCPM_NOT_FOUND = 3,        /* a named file or directory does not exist */
+  VISCPM_OUT_OF_MEMORY = 4,
+  VISCPM_CANCELLED = 5,
+  VISCPM_UNSUPPORTED = 6,
+  VISCPM_IO_ERROR = 7,
+  VISCPM_INTERNAL = 8,
+  VISCPM_STATUS_COUNT = 9
+} viscpm_status;
+
+/* Name of a status ("FORMAT_ERROR"); never NULL. */
+VISCPM_API const char* viscpm_status_name(int status);
+/* Message of the last failed call on this thread ("" if none). Valid until the next call. */
+VISCPM_API const char* viscpm_last_error(void);
+
+/* ------------------------------------------------------------------ runtime */
+
+VISCPM_API const char* viscpm_version(void);
+/* Version of the LibTorch the library runs on (queried from LibTorch at run time). */
+VISCPM_API const char* viscpm_torch_version(void);
+/* Intra-op threads of LibTorch's CPU backend; 0 leaves the default. */
+VISCPM_API viscpm_status viscpm_set_num_threads(int num_threads);
+VISCPM_API int viscpm_get_num_threads(void);
+/* 1 if a CUDA device is usable by this build, else 0. */
+VISCPM_API int viscpm_cuda_available(void);
+
+/* Address of a caller buffer as the native side sees it, and a checksum computed by a
+ * LibTorch op over the same bytes in place: proves buffers cross without a copy. */
+VISCPM_API viscpm_status viscpm_buffer_probe(const void* data, int64_t size, uint64_t* address_out,
+                                             int64_t* byte_sum_out);
+
+/* ------------------------------------------------------------------ checkpoints */
+
+/* A lazily read weight file: torch.save zip (.pt/.bin) or safetensors. */
+typedef struct viscpm_checkpoint viscpm_checkpoint;
+
+#define VISCPM_MAX_DIMS 16
+
+typedef struct viscpm_tensor_info {
+  const char* name;  /* owned by the checkpoint */
+  const char* dtype; /* "float32", "float16", "bfloat16", "int64", ... owned by the library */
+  int32_t ndim;
+  int64_t shape[VISCPM_MAX_DIMS];
+  int64_t nbytes; /* bytes of the logical tensor in its stored dtype */
+  int32_t contiguous;
+} viscpm_tensor_info;
+
+VISCPM_API viscpm_status viscpm_checkpoint_open(const char* path, viscpm_checkpoint** out);
+VISCPM_API void viscpm_checkpoint_free(viscpm_checkpoint* checkpoint);
+/* "torch-zip" or "safetensors". */
+VISCPM_API const char* viscpm_checkpoint_format(const viscpm_checkpoint* checkpoint);
+VISCPM_API int64_t viscpm_checkpoint_count(const viscpm_checkpoint* checkpoint);
+VISCPM_API viscpm_status viscpm_checkpoint_info(const viscpm_checkpoint* checkpoint, int64_t index,
+                                                viscpm_tensor_info* out);
+/* Reads tensor `name` converted to float32 into `dst` (capacity in floats), in place. */
+VISCPM_API viscpm_status viscpm_checkpoint_read_f32(const viscpm_checkpoint* checkpoint, const char* name,
+                                                    float* dst, int64_t capacity);
+
+/* ------------------------------------------------------------------ golden cases */
+
+typedef struct viscpm_parity_suite viscpm_parity_suite;
+
+/* Opens a fixtures folder (its manifest.json). device: "cpu" or "cuda". */
+VISCPM_API viscpm_status viscpm_parity_open(const char* fixtures_dir, const char* device,
+                                            viscpm_parity_suite** out);
+VISCPM_API void viscpm_parity_free(viscpm_parity_suite* suite);
+VISCPM_API int64_t viscpm_parity_case_count(const viscpm_parity_suite* suite);
+/* Runs case `index`; *report_json_out receives a JSON object
+ * {"name","kind","status":"PASS|FAIL|SKIP","summary","seconds","checks":[{"name","pass","worst","where","detail"}]}
+ * to be freed with viscpm_string_free. */
+VISCPM_API viscpm_status viscpm_parity_run(viscpm_parity_suite* suite, int64_t index, char** report_json_out);
+/* Kinds this build implements, as a JSON array of strings (free with viscpm_string_free). */
+VISCPM_API viscpm_status viscpm_parity_kinds(char** kinds_json_out);
+
+VISCPM_API void viscpm_string_free(char* s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VISCPM_H */
