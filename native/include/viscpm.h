@@ -88,6 +88,70 @@ VISCPM_API viscpm_status viscpm_checkpoint_info(const viscpm_checkpoint* checkpo
 VISCPM_API viscpm_status viscpm_checkpoint_read_f32(const viscpm_checkpoint* checkpoint, const char* name,
                                                     float* dst, int64_t capacity);
 
+/* ------------------------------------------------------------------ tokenizer */
+
+/* The CPM-Bee tokenizer over a vocabulary file (bee.txt format). Immutable once loaded:
+ * one handle may be used from many threads at once. */
+typedef struct viscpm_tokenizer viscpm_tokenizer;
+/* The result of one encode call: ids plus the ext table of strings the vocabulary lacks
+ * (unknown runs, special tokens such as <ans_1>), ids vocab_size + index. */
+typedef struct viscpm_encoding viscpm_encoding;
+
+VISCPM_API viscpm_status viscpm_tokenizer_load(const char* vocab_path, viscpm_tokenizer** out);
+VISCPM_API void viscpm_tokenizer_free(viscpm_tokenizer* tokenizer);
+VISCPM_API int32_t viscpm_tokenizer_vocab_size(const viscpm_tokenizer* tokenizer);
+/* `text` is UTF-8 of `text_bytes` bytes (may contain NUL). Text the reference rejects is
+ * VISCPM_INVALID_ARGUMENT with the offending position in the message. */
+VISCPM_API viscpm_status viscpm_tokenizer_encode(const viscpm_tokenizer* tokenizer, const char* text,
+                                                 int64_t text_bytes, viscpm_encoding** out);
+VISCPM_API void viscpm_encoding_free(viscpm_encoding* encoding);
+VISCPM_API int64_t viscpm_encoding_count(const viscpm_encoding* encoding);
+/* Copies the ids into `dst` (capacity in elements). */
+VISCPM_API viscpm_status viscpm_encoding_ids(const viscpm_encoding* encoding, int32_t* dst, int64_t capacity);
+VISCPM_API int64_t viscpm_encoding_ext_count(const viscpm_encoding* encoding);
+/* Text of ext entry `index` (id = vocab_size + index), owned by the encoding; NULL if out of range. */
+VISCPM_API const char* viscpm_encoding_ext_text(const viscpm_encoding* encoding, int64_t index);
+/* Pieces of `text` (the reference's tokenize) as a JSON array of strings; free with viscpm_string_free. */
+VISCPM_API viscpm_status viscpm_tokenizer_tokenize(const viscpm_tokenizer* tokenizer, const char* text,
+                                                   int64_t text_bytes, char** pieces_json_out);
+/* Text of `ids` (escaped: a literal '<' comes back as '<<'); ids >= vocab_size are looked up
+ * in `ext_texts` (index id - vocab_size). Free the result with viscpm_string_free. */
+VISCPM_API viscpm_status viscpm_tokenizer_decode(const viscpm_tokenizer* tokenizer, const int32_t* ids,
+                                                 int64_t count, const char* const* ext_texts, int64_t ext_count,
+                                                 char** text_out);
+
+/* ------------------------------------------------------------------ models */
+
+typedef enum viscpm_dtype {
+  VISCPM_DTYPE_AUTO = 0, /* float32 on the CPU, float16 on CUDA (the reference's numerics) */
+  VISCPM_DTYPE_FLOAT32 = 1,
+  VISCPM_DTYPE_BFLOAT16 = 2,
+  VISCPM_DTYPE_FLOAT16 = 3,
+  VISCPM_DTYPE_COUNT = 4
+} viscpm_dtype;
+
+typedef struct viscpm_model_params {
+  const char* device; /* "cpu" (default), "cuda" or "cuda:N" */
+  int32_t dtype;      /* viscpm_dtype */
+  int32_t num_threads; /* CPU intra-op threads, 0 = LibTorch's default */
+} viscpm_model_params;
+
+VISCPM_API viscpm_model_params viscpm_model_default_params(void);
+
+/* Interleaved 8-bit pixel layouts accepted without copying. */
+typedef enum viscpm_pixel_format {
+  VISCPM_PIXELS_RGB = 0,
+  VISCPM_PIXELS_RGBA = 1,
+  VISCPM_PIXELS_BGR = 2,
+  VISCPM_PIXELS_BGRA = 3,
+  VISCPM_PIXELS_COUNT = 4
+} viscpm_pixel_format;
+
+/* Called with UTF-8 text as it becomes final (streaming). Return 0 to go on, non-zero to cancel. */
+typedef int32_t (*viscpm_text_callback)(const char* text, void* user_data);
+/* Called after each denoising step. Return 0 to go on, non-zero to cancel. */
+typedef int32_t (*viscpm_progress_callback)(int32_t step, int32_t total_steps, void* user_data);
+
 /* ------------------------------------------------------------------ golden cases */
 
 typedef struct viscpm_parity_suite viscpm_parity_suite;

@@ -7,7 +7,7 @@ import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Loader;
 
 /**
- * Loads the native runtime in the right order (bytedeco's LibTorch and OpenBLAS first, then
+ * Loads the native runtime in the right order (bytedeco's LibTorch, OpenBLAS and OpenCV first, then
  * libviscpm and its JNI wrapper) and turns native statuses into typed exceptions. Internal:
  * nothing of JavaCPP leaves the {@code ai.viscpm.internal} packages.
  */
@@ -24,6 +24,8 @@ public final class NativeLibrary {
       // libviscpm.so links against libtorch_cpu.so/libc10.so by soname: load bytedeco's first.
       extractLibTorchFirst();
       Loader.load(org.bytedeco.pytorch.presets.torch.class);
+      // Likewise libopencv_{core,imgproc,imgcodecs}.so.413 for image decoding.
+      Loader.load(org.bytedeco.opencv.global.opencv_imgcodecs.class);
       Loader.load(viscpm.class);
       loaded = true;
     }

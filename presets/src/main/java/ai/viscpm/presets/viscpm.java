@@ -25,6 +25,8 @@ public class viscpm implements InfoMapper {
     infoMap.put(new Info("VISCPM_API").cppTypes().annotations())
         .put(new Info("VISCPM_H").define(false))
         .put(new Info("viscpm_checkpoint").pointerTypes("viscpm_checkpoint"))
-        .put(new Info("viscpm_parity_suite").pointerTypes("viscpm_parity_suite"));
+        .put(new Info("viscpm_parity_suite").pointerTypes("viscpm_parity_suite"))
+        .put(new Info("viscpm_tokenizer").pointerTypes("viscpm_tokenizer"))
+        .put(new Info("viscpm_encoding").pointerTypes("viscpm_encoding"));
   }
 }

@@ -1,0 +1,149 @@
+package ai.viscpm.text;
+
+import ai.viscpm.InvalidInputException;
+import ai.viscpm.VisCpmException;
+import ai.viscpm.internal.NativeLibrary;
+import ai.viscpm.internal.NativeObject;
+import ai.viscpm.internal.jni.global.viscpm;
+import ai.viscpm.internal.jni.viscpm_encoding;
+import ai.viscpm.internal.jni.viscpm_tokenizer;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.PointerPointer;
+
+/**
+ * The CPM-Bee tokenizer over a vocabulary file ({@code bee.txt}): greedy longest match on
+ * Unicode code points, {@code <name>} special tokens, {@code <<} for a literal {@code <},
+ * runs of unknown characters merged into one ext-table entry, and decoding back to
+ * (escaped) text. Immutable once loaded and safe to share between threads.
+ */
+public final class Tokenizer extends NativeObject {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private final viscpm_tokenizer handle;
+  private final int vocabSize;
+
+  private Tokenizer(viscpm_tokenizer handle) {
+    this.handle = handle;
+    this.vocabSize = viscpm.viscpm_tokenizer_vocab_size(handle);
+  }
+
+  /**
+   * Loads a vocabulary.
+   *
+   * @throws ai.viscpm.ResourceNotFoundException if the file does not exist
+   * @throws ai.viscpm.FormatException if it is not a CPM-Bee vocabulary
+   */
+  public static Tokenizer load(Path vocabulary) throws VisCpmException {
+    NativeLibrary.load();
+    viscpm_tokenizer handle = new viscpm_tokenizer();
+    try (BytePointer path = NativeLibrary.utf8(vocabulary.toString())) {
+      NativeLibrary.check(viscpm.viscpm_tokenizer_load(path, handle));
+    }
+    return new Tokenizer(handle);
+  }
+
+  public int vocabSize() {
+    return vocabSize;
+  }
+
+  /**
+   * Ids of a text.
+   *
+   * @throws InvalidInputException for text the reference rejects (e.g. an unterminated
+   *     {@code <}); the message gives the position
+   */
+  public Encoding encode(String text) throws VisCpmException {
+    return encode(text.getBytes(StandardCharsets.UTF_8));
+  }
+
+  /** Ids of UTF-8 bytes; malformed UTF-8 is an {@link InvalidInputException} with its byte offset. */
+  public Encoding encode(byte[] utf8) throws VisCpmException {
+    try (Use use = use(); BytePointer text = new BytePointer(utf8.length + 1L)) {
+      text.put(utf8, 0, utf8.length);
+      viscpm_encoding enc = new viscpm_encoding();
+      NativeLibrary.check(viscpm.viscpm_tokenizer_encode(handle, text, utf8.length, enc));
+      try {
+        int[] ids = new int[(int) viscpm.viscpm_encoding_count(enc)];
+        try (IntPointer buf = new IntPointer(Math.max(1, ids.length))) {
+          NativeLibrary.check(viscpm.viscpm_encoding_ids(enc, buf, ids.length));
+          buf.get(ids);
+        }
+        List<String> ext = new ArrayList<>();
+        for (long i = 0, n = viscpm.viscpm_encoding_ext_count(enc); i < n; i++) {
+          ext.add(NativeLibrary.string(viscpm.viscpm_encoding_ext_text(enc, i)));
+        }
+        return new Encoding(ids, ext);
+      } finally {
+        viscpm.viscpm_encoding_free(enc);
+      }
+    }
+  }
+
+  /** The pieces the text splits into (vocabulary words, unknown runs, special tokens). */
+  public List<String> tokenize(String text) throws VisCpmException {
+    byte[] utf8 = text.getBytes(StandardCharsets.UTF_8);
+    try (Use use = use(); BytePointer p = new BytePointer(utf8.length + 1L);
+        PointerPointer<BytePointer> out = new PointerPointer<>(1)) {
+      p.put(utf8, 0, utf8.length);
+      NativeLibrary.check(viscpm.viscpm_tokenizer_tokenize(handle, p, utf8.length, out));
+      BytePointer json = out.get(BytePointer.class, 0);
+      try {
+        List<String> pieces = new ArrayList<>();
+        for (JsonNode n : JSON.readTree(NativeLibrary.string(json))) pieces.add(n.asText());
+        return pieces;
+      } catch (IOException e) {
+        throw new IllegalStateException(e);
+      } finally {
+        viscpm.viscpm_string_free(json);
+      }
+    }
+  }
+
+  /** Text of ids (a literal {@code <} comes back escaped as {@code <<}). */
+  public String decode(int[] ids, List<String> extTable) throws VisCpmException {
+    try (Use use = use(); IntPointer idp = new IntPointer(Math.max(1, ids.length));
+        PointerPointer<BytePointer> ext = new PointerPointer<>(Math.max(1, extTable.size()));
+        PointerPointer<BytePointer> out = new PointerPointer<>(1)) {
+      idp.put(ids);
+      List<BytePointer> owned = new ArrayList<>();
+      try {
+        for (int i = 0; i < extTable.size(); i++) {
+          BytePointer s = NativeLibrary.utf8(extTable.get(i));
+          owned.add(s);
+          ext.put(i, s);
+        }
+        NativeLibrary.check(viscpm.viscpm_tokenizer_decode(handle, idp, ids.length, ext, extTable.size(), out));
+        BytePointer text = out.get(BytePointer.class, 0);
+        try {
+          return NativeLibrary.string(text);
+        } finally {
+          viscpm.viscpm_string_free(text);
+        }
+      } finally {
+        owned.forEach(BytePointer::close);
+      }
+    }
+  }
+
+  public String decode(Encoding encoding) throws VisCpmException {
+    return decode(encoding.ids(), encoding.extTable());
+  }
+
+  /** Escapes text so that every {@code <} is literal ({@code <} becomes {@code <<}). */
+  public static String escape(String text) {
+    return text.replace("<", "<<");
+  }
+
+  @Override
+  protected void release() {
+    viscpm.viscpm_tokenizer_free(handle);
+    handle.setNull();
+  }
+}

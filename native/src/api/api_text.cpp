@@ -1,0 +1,116 @@
+// Built with the text component (VISCPM_HAS_TEXT); partial developer builds leave it out.
+#if VISCPM_HAS_TEXT
+#include "api/guard.h"
+#include "text/tokenizer.h"
+
+#include <nlohmann/json.hpp>
+
+struct viscpm_tokenizer {
+  explicit viscpm_tokenizer(viscpm::text::Tokenizer t) : tokenizer(std::move(t)) {}
+  viscpm::text::Tokenizer tokenizer;
+};
+
+struct viscpm_encoding {
+  std::vector<int32_t> ids;
+  std::vector<std::string> ext_texts;  // index = id - vocab_size
+};
+
+using namespace viscpm::api;
+
+namespace {
+
+std::string_view text_view(const char* text, int64_t bytes) {
+  if (!text && bytes > 0) throw viscpm::InvalidArgument("text is null");
+  if (bytes < 0) throw viscpm::InvalidArgument("negative text length");
+  return bytes ? std::string_view(text, static_cast<size_t>(bytes)) : std::string_view();
+}
+
+}  // namespace
+
+extern "C" {
+
+viscpm_status viscpm_tokenizer_load(const char* vocab_path, viscpm_tokenizer** out) {
+  return guarded([&] {
+    if (!vocab_path) throw viscpm::InvalidArgument("vocabulary path is null");
+    if (!out) throw viscpm::InvalidArgument("output handle pointer is null");
+    *out = nullptr;
+    *out = new viscpm_tokenizer(viscpm::text::Tokenizer::from_file(vocab_path));
+  });
+}
+
+void viscpm_tokenizer_free(viscpm_tokenizer* tokenizer) { delete tokenizer; }
+
+int32_t viscpm_tokenizer_vocab_size(const viscpm_tokenizer* tokenizer) {
+  return tokenizer ? tokenizer->tokenizer.vocab_size() : 0;
+}
+
+viscpm_status viscpm_tokenizer_encode(const viscpm_tokenizer* tokenizer, const char* text, int64_t text_bytes,
+                                      viscpm_encoding** out) {
+  return guarded([&] {
+    const auto& tok = require(tokenizer, "tokenizer").tokenizer;
+    if (!out) throw viscpm::InvalidArgument("output handle pointer is null");
+    *out = nullptr;
+    auto encoded = tok.encode(text_view(text, text_bytes));
+    auto result = std::make_unique<viscpm_encoding>();
+    result->ids = std::move(encoded.ids);
+    for (auto& [id, s] : encoded.ext_table.items()) result->ext_texts.push_back(s);
+    *out = result.release();
+  });
+}
+
+void viscpm_encoding_free(viscpm_encoding* encoding) { delete encoding; }
+
+int64_t viscpm_encoding_count(const viscpm_encoding* encoding) {
+  return encoding ? static_cast<int64_t>(encoding->ids.size()) : 0;
+}
+
+viscpm_status viscpm_encoding_ids(const viscpm_encoding* encoding, int32_t* dst, int64_t capacity) {
+  return guarded([&] {
+    const auto& e = require(encoding, "encoding");
+    if (capacity < static_cast<int64_t>(e.ids.size()))
+      throw viscpm::InvalidArgument("buffer holds " + std::to_string(capacity) + " ids; " +
+                                    std::to_string(e.ids.size()) + " needed");
+    if (!e.ids.empty()) std::copy(e.ids.begin(), e.ids.end(), dst);
+  });
+}
+
+int64_t viscpm_encoding_ext_count(const viscpm_encoding* encoding) {
+  return encoding ? static_cast<int64_t>(encoding->ext_texts.size()) : 0;
+}
+
+const char* viscpm_encoding_ext_text(const viscpm_encoding* encoding, int64_t index) {
+  if (!encoding || index < 0 || index >= static_cast<int64_t>(encoding->ext_texts.size())) return nullptr;
+  return encoding->ext_texts[index].c_str();
+}
+
+viscpm_status viscpm_tokenizer_tokenize(const viscpm_tokenizer* tokenizer, const char* text, int64_t text_bytes,
+                                        char** pieces_json_out) {
+  return guarded([&] {
+    const auto& tok = require(tokenizer, "tokenizer").tokenizer;
+    if (!pieces_json_out) throw viscpm::InvalidArgument("output pointer is null");
+    nlohmann::json pieces = nlohmann::json::array();
+    for (const auto& piece : tok.tokenize(text_view(text, text_bytes))) pieces.push_back(piece.text);
+    *pieces_json_out = copy_string(pieces.dump());
+  });
+}
+
+viscpm_status viscpm_tokenizer_decode(const viscpm_tokenizer* tokenizer, const int32_t* ids, int64_t count,
+                                      const char* const* ext_texts, int64_t ext_count, char** text_out) {
+  return guarded([&] {
+    const auto& tok = require(tokenizer, "tokenizer").tokenizer;
+    if (!text_out) throw viscpm::InvalidArgument("output pointer is null");
+    if (count < 0 || (count > 0 && !ids)) throw viscpm::InvalidArgument("bad id array");
+    if (ext_count < 0 || (ext_count > 0 && !ext_texts)) throw viscpm::InvalidArgument("bad ext table");
+    viscpm::text::ExtTable table(tok.vocab_size());
+    for (int64_t i = 0; i < ext_count; ++i) {
+      if (!ext_texts[i]) throw viscpm::InvalidArgument("ext table entry " + std::to_string(i) + " is null");
+      if (table.intern(ext_texts[i]) != tok.vocab_size() + i)
+        throw viscpm::InvalidArgument("ext table entry " + std::to_string(i) + " repeats an earlier entry");
+    }
+    *text_out = copy_string(tok.decode(std::vector<int32_t>(ids, ids + count), table));
+  });
+}
+
+}  // extern "C"
+
+#endif  // VISCPM_HAS_TEXT
