@@ -109,16 +109,21 @@ VISCPM_API int64_t viscpm_encoding_count(const viscpm_encoding* encoding);
 /* Copies the ids into `dst` (capacity in elements). */
 VISCPM_API viscpm_status viscpm_encoding_ids(const viscpm_encoding* encoding, int32_t* dst, int64_t capacity);
 VISCPM_API int64_t viscpm_encoding_ext_count(const viscpm_encoding* encoding);
-/* Text of ext entry `index` (id = vocab_size + index), owned by the encoding; NULL if out of range. */
-VISCPM_API const char* viscpm_encoding_ext_text(const viscpm_encoding* encoding, int64_t index);
+/* Text of ext entry `index` (id = vocab_size + index), owned by the encoding, and its length
+ * in bytes (text may contain NUL); NULL if out of range. */
+VISCPM_API const char* viscpm_encoding_ext_text(const viscpm_encoding* encoding, int64_t index,
+                                                int64_t* text_bytes_out);
 /* Pieces of `text` (the reference's tokenize) as a JSON array of strings; free with viscpm_string_free. */
 VISCPM_API viscpm_status viscpm_tokenizer_tokenize(const viscpm_tokenizer* tokenizer, const char* text,
                                                    int64_t text_bytes, char** pieces_json_out);
 /* Text of `ids` (escaped: a literal '<' comes back as '<<'); ids >= vocab_size are looked up
- * in `ext_texts` (index id - vocab_size). Free the result with viscpm_string_free. */
+ * in `ext_texts` (index id - vocab_size, each of ext_bytes[i] bytes). The result is
+ * *text_bytes_out bytes long (it may contain NUL; a terminating NUL follows); free it with
+ * viscpm_string_free. */
 VISCPM_API viscpm_status viscpm_tokenizer_decode(const viscpm_tokenizer* tokenizer, const int32_t* ids,
-                                                 int64_t count, const char* const* ext_texts, int64_t ext_count,
-                                                 char** text_out);
+                                                 int64_t count, const char* const* ext_texts,
+                                                 const int64_t* ext_bytes, int64_t ext_count, char** text_out,
+                                                 int64_t* text_bytes_out);
 
 /* ------------------------------------------------------------------ models */
 

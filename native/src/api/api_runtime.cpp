@@ -20,7 +20,8 @@ void clear_last_error() { last_error.clear(); }
 char* copy_string(const std::string& s) {
   char* out = static_cast<char*>(std::malloc(s.size() + 1));
   if (!out) throw std::bad_alloc();
-  std::memcpy(out, s.c_str(), s.size() + 1);
+  std::memcpy(out, s.data(), s.size());
+  out[s.size()] = '\0';
   return out;
 }
 

@@ -78,8 +78,9 @@ int64_t viscpm_encoding_ext_count(const viscpm_encoding* encoding) {
   return encoding ? static_cast<int64_t>(encoding->ext_texts.size()) : 0;
 }
 
-const char* viscpm_encoding_ext_text(const viscpm_encoding* encoding, int64_t index) {
+const char* viscpm_encoding_ext_text(const viscpm_encoding* encoding, int64_t index, int64_t* text_bytes_out) {
   if (!encoding || index < 0 || index >= static_cast<int64_t>(encoding->ext_texts.size())) return nullptr;
+  if (text_bytes_out) *text_bytes_out = static_cast<int64_t>(encoding->ext_texts[index].size());
   return encoding->ext_texts[index].c_str();
 }
 
@@ -95,19 +96,23 @@ viscpm_status viscpm_tokenizer_tokenize(const viscpm_tokenizer* tokenizer, const
 }
 
 viscpm_status viscpm_tokenizer_decode(const viscpm_tokenizer* tokenizer, const int32_t* ids, int64_t count,
-                                      const char* const* ext_texts, int64_t ext_count, char** text_out) {
+                                      const char* const* ext_texts, const int64_t* ext_bytes, int64_t ext_count,
+                                      char** text_out, int64_t* text_bytes_out) {
   return guarded([&] {
     const auto& tok = require(tokenizer, "tokenizer").tokenizer;
     if (!text_out) throw viscpm::InvalidArgument("output pointer is null");
     if (count < 0 || (count > 0 && !ids)) throw viscpm::InvalidArgument("bad id array");
-    if (ext_count < 0 || (ext_count > 0 && !ext_texts)) throw viscpm::InvalidArgument("bad ext table");
+    if (ext_count < 0 || (ext_count > 0 && (!ext_texts || !ext_bytes))) throw viscpm::InvalidArgument("bad ext table");
     viscpm::text::ExtTable table(tok.vocab_size());
     for (int64_t i = 0; i < ext_count; ++i) {
       if (!ext_texts[i]) throw viscpm::InvalidArgument("ext table entry " + std::to_string(i) + " is null");
-      if (table.intern(ext_texts[i]) != tok.vocab_size() + i)
+      if (ext_bytes[i] < 0) throw viscpm::InvalidArgument("negative length of ext table entry " + std::to_string(i));
+      if (table.intern(std::string_view(ext_texts[i], static_cast<size_t>(ext_bytes[i]))) != tok.vocab_size() + i)
         throw viscpm::InvalidArgument("ext table entry " + std::to_string(i) + " repeats an earlier entry");
     }
-    *text_out = copy_string(tok.decode(std::vector<int32_t>(ids, ids + count), table));
+    std::string text = tok.decode(std::vector<int32_t>(ids, ids + count), table);
+    if (text_bytes_out) *text_bytes_out = static_cast<int64_t>(text.size());
+    *text_out = copy_string(text);
   });
 }
 

@@ -68,4 +68,12 @@ public final class NativeLibrary {
   public static String string(BytePointer p) {
     return p == null || p.isNull() ? "" : p.getString(StandardCharsets.UTF_8);
   }
+
+  /** A UTF-8 string of known length (it may contain NUL). */
+  public static String string(BytePointer p, long bytes) {
+    if (p == null || p.isNull() || bytes <= 0) return "";
+    byte[] data = new byte[Math.toIntExact(bytes)];
+    p.position(0).capacity(bytes).get(data);
+    return new String(data, StandardCharsets.UTF_8);
+  }
 }

@@ -16,6 +16,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.PointerPointer;
 
 /**
@@ -76,8 +77,10 @@ public final class Tokenizer extends NativeObject {
           buf.get(ids);
         }
         List<String> ext = new ArrayList<>();
+        long[] bytes = new long[1];
         for (long i = 0, n = viscpm.viscpm_encoding_ext_count(enc); i < n; i++) {
-          ext.add(NativeLibrary.string(viscpm.viscpm_encoding_ext_text(enc, i)));
+          BytePointer entry = viscpm.viscpm_encoding_ext_text(enc, i, bytes);
+          ext.add(NativeLibrary.string(entry, bytes[0]));
         }
         return new Encoding(ids, ext);
       } finally {
@@ -110,19 +113,25 @@ public final class Tokenizer extends NativeObject {
   public String decode(int[] ids, List<String> extTable) throws VisCpmException {
     try (Use use = use(); IntPointer idp = new IntPointer(Math.max(1, ids.length));
         PointerPointer<BytePointer> ext = new PointerPointer<>(Math.max(1, extTable.size()));
+        LongPointer extBytes = new LongPointer(Math.max(1, extTable.size()));
+        LongPointer length = new LongPointer(1);
         PointerPointer<BytePointer> out = new PointerPointer<>(1)) {
       idp.put(ids);
       List<BytePointer> owned = new ArrayList<>();
       try {
         for (int i = 0; i < extTable.size(); i++) {
-          BytePointer s = NativeLibrary.utf8(extTable.get(i));
+          byte[] utf8 = extTable.get(i).getBytes(StandardCharsets.UTF_8);
+          BytePointer s = new BytePointer(utf8.length + 1L);
+          s.put(utf8, 0, utf8.length);
           owned.add(s);
           ext.put(i, s);
+          extBytes.put(i, utf8.length);
         }
-        NativeLibrary.check(viscpm.viscpm_tokenizer_decode(handle, idp, ids.length, ext, extTable.size(), out));
+        NativeLibrary.check(
+            viscpm.viscpm_tokenizer_decode(handle, idp, ids.length, ext, extBytes, extTable.size(), out, length));
         BytePointer text = out.get(BytePointer.class, 0);
         try {
-          return NativeLibrary.string(text);
+          return NativeLibrary.string(text, length.get(0));
         } finally {
           viscpm.viscpm_string_free(text);
         }
