@@ -1,0 +1,81 @@
+// Strict state-dict loading: validate everything, then copy tensor by tensor.
+#include <torch/nn/module.h>
+
+#include <sstream>
+#include <unordered_map>
+
+#include "common/error.h"
+#include "io/mapped_tensor.h"
+#include "io/tensor_source.h"
+
+namespace viscpm::io {
+
+namespace {
+bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
+
+// At most `limit` names, then a count: a 10B checkpoint can miss a thousand keys.
+void list(std::ostringstream& out, const char* title, const std::vector<std::string>& lines, size_t limit = 20) {
+  if (lines.empty()) return;
+  out << "\n  " << title << " (" << lines.size() << "):";
+  for (size_t i = 0; i < lines.size() && i < limit; ++i) out << "\n    " << lines[i];
+  if (lines.size() > limit) out << "\n    ... and " << (lines.size() - limit) << " more";
+}
+}  // namespace
+
+LoadReport load_module(torch::nn::Module& module, const TensorSource& source, const LoadOptions& options) {
+  std::unordered_map<std::string, at::Tensor> targets;
+  std::vector<std::string> target_order;
+  auto collect = [&](const std::string& name, const at::Tensor& t) {
+    if (!t.defined()) return;  // e.g. an absent bias
+    if (targets.emplace(name, t).second) target_order.push_back(name);
+  };
+  for (const auto& item : module.named_parameters(/*recurse=*/true)) collect(item.key(), item.value());
+  for (const auto& item : module.named_buffers(/*recurse=*/true)) collect(item.key(), item.value());
+
+  LoadReport report;
+  std::vector<std::pair<const TensorEntry*, at::Tensor>> copies;
+  std::vector<std::string> mis_shaped;
+  std::unordered_map<std::string, bool> seen;
+  for (const auto& entry : source.entries()) {
+    if (!starts_with(entry.name, options.prefix)) continue;  // another module's key
+    bool ignored = false;
+    for (const auto& p : options.ignored_prefixes) ignored = ignored || starts_with(entry.name, p);
+    if (ignored) {
+      report.ignored.push_back(entry.name);
+      continue;
+    }
+    std::string local = entry.name.substr(options.prefix.size());
+    auto it = targets.find(local);
+    if (it == targets.end()) {
+      report.unknown.push_back(entry.name);
+      continue;
+    }
+    seen[local] = true;
+    if (it->second.sizes() != at::IntArrayRef(entry.shape)) {
+      mis_shaped.push_back(entry.name + ": checkpoint has " + shape_string(entry.shape) + ", the model expects " +
+                           shape_string(it->second.sizes()));
+      continue;
+    }
+    copies.emplace_back(&entry, it->second);
+  }
+  std::vector<std::string> missing;
+  for (const auto& name : target_order)
+    if (!seen.count(name)) missing.push_back(options.prefix + name);
+
+  if (!missing.empty() || !mis_shaped.empty() || (!report.unknown.empty() && !options.allow_unknown)) {
+    std::ostringstream msg;
+    msg << source.path().string() << " does not match the model"
+        << (options.prefix.empty() ? std::string() : " under prefix '" + options.prefix + "'") << ":";
+    list(msg, "missing keys", missing);
+    list(msg, "keys with the wrong shape", mis_shaped);
+    if (!options.allow_unknown) list(msg, "unexpected keys", report.unknown);
+    throw FormatError(msg.str());
+  }
+  for (auto& [entry, target] : copies) {
+    source.read_into(*entry, target);
+    report.loaded.push_back(entry->name);
+  }
+  return report;
+}
+
+}  // namespace viscpm::io

@@ -1,0 +1,43 @@
+// Shared by both readers: overflow-checked shape arithmetic, and tensors copied straight
+// out of the memory map (one tensor at a time, converted on the way).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "io/mapped_file.h"
+#include "io/tensor_source.h"
+
+namespace viscpm::io {
+
+constexpr size_t kMaxTensorRank = 64;
+
+// a*b / a+b for non-negative int64, nullopt on overflow.
+std::optional<int64_t> checked_mul(int64_t a, int64_t b);
+std::optional<int64_t> checked_add(int64_t a, int64_t b);
+
+// Product of `shape` (FormatError naming `what` when a dimension is negative, the rank
+// is absurd or the product overflows).
+int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& what);
+
+// Checks that every element of the view (shape, strides, offset) lies inside a storage of
+// `storage_numel` elements; FormatError naming `what` otherwise.
+void check_view_in_bounds(const TensorEntry& entry, int64_t storage_numel, const std::string& what);
+
+std::string shape_string(at::IntArrayRef shape);
+
+// `entry` viewed over the storage starting at `storage_offset_bytes` of the map (already
+// bounds-checked): a CPU tensor aliasing the map where alignment allows, never written.
+at::Tensor mapped_view(const MappedFile& file, uint64_t storage_offset_bytes, const TensorEntry& entry);
+
+// read(): a fresh contiguous tensor in `dtype` on `device`. read_into(): copy into target.
+at::Tensor read_mapped(const MappedFile& file, uint64_t storage_offset_bytes, const TensorEntry& entry,
+                       std::optional<at::ScalarType> dtype, at::Device device);
+void read_mapped_into(const MappedFile& file, uint64_t storage_offset_bytes, const TensorEntry& entry,
+                      at::Tensor& target);
+
+}  // namespace viscpm::io
