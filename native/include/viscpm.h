@@ -157,6 +157,79 @@ typedef int32_t (*viscpm_text_callback)(const char* text, void* user_data);
 /* Called after each denoising step. Return 0 to go on, non-zero to cancel. */
 typedef int32_t (*viscpm_progress_callback)(int32_t step, int32_t total_steps, void* user_data);
 
+/* ------------------------------------------------------------------ chat (VisCPM-Chat) */
+
+typedef enum viscpm_decoding {
+  VISCPM_DECODE_BEAM_SEARCH = 0, /* the reference's decoder, token for token */
+  VISCPM_DECODE_GREEDY = 1,
+  VISCPM_DECODE_SAMPLING = 2,    /* top-k / top-p with a seed */
+  VISCPM_DECODE_COUNT = 3
+} viscpm_decoding;
+
+/* Defaults (viscpm_generation_default_params) are the released VisCPM-Chat settings. */
+typedef struct viscpm_generation_params {
+  int32_t decoding;           /* viscpm_decoding */
+  int32_t beam_size;          /* 3 */
+  int32_t max_length;         /* 512 */
+  int32_t max_input_length;   /* 3000 */
+  float temperature;          /* 0.7 */
+  float repetition_penalty;   /* 1.1 */
+  float length_penalty;       /* 3 */
+  int32_t top_k;              /* sampling: 0 = all */
+  float top_p;                /* sampling: 1 = all */
+  uint64_t seed;              /* sampling */
+  int32_t escape_text;        /* 1: a literal '<' in the question just works; 0: the reference's markup */
+} viscpm_generation_params;
+
+VISCPM_API viscpm_generation_params viscpm_generation_default_params(void);
+
+/* A loaded VisCPM-Chat model: immutable, shareable by sessions on any threads. */
+typedef struct viscpm_chat_model viscpm_chat_model;
+/* One conversation about one image: holds the image's vision states and the history. Not
+ * thread-safe (one turn at a time); viscpm_chat_session_cancel may be called from any thread. */
+typedef struct viscpm_chat_session viscpm_chat_session;
+
+/* model_dir holds the checkpoint, cpm-bee.json, (beit3.json) and bee.txt; see models/README.md. */
+VISCPM_API viscpm_status viscpm_chat_model_load(const char* model_dir, const viscpm_model_params* params,
+                                                viscpm_chat_model** out);
+/* Explicit files; NULL (or "") entries are looked for in model_dir as viscpm_chat_model_load
+ * does (beit3_config may stay unset: the released BEiT-3 large configuration). */
+VISCPM_API viscpm_status viscpm_chat_model_load_files(const char* model_dir, const char* checkpoint,
+                                                      const char* cpm_bee_config, const char* beit3_config,
+                                                      const char* vocabulary, const viscpm_model_params* params,
+                                                      viscpm_chat_model** out);
+VISCPM_API void viscpm_chat_model_free(viscpm_chat_model* model);
+/* How many times the vision encoder ran (a session's later turns reuse its states). */
+VISCPM_API int64_t viscpm_chat_model_vision_encoder_calls(const viscpm_chat_model* model);
+
+VISCPM_API viscpm_status viscpm_chat_session_open_file(const viscpm_chat_model* model, const char* image_path,
+                                                       viscpm_chat_session** out);
+/* Encoded image bytes (PNG, JPEG, BMP, WebP). */
+VISCPM_API viscpm_status viscpm_chat_session_open_bytes(const viscpm_chat_model* model, const uint8_t* bytes,
+                                                        int64_t size, viscpm_chat_session** out);
+/* Caller pixels read in place (no copy before the resize): `size` bytes at `pixels`, rows
+ * `row_stride` bytes apart, layout viscpm_pixel_format. */
+VISCPM_API viscpm_status viscpm_chat_session_open_pixels(const viscpm_chat_model* model, const uint8_t* pixels,
+                                                         int64_t size, int32_t width, int32_t height,
+                                                         int64_t row_stride, int32_t format,
+                                                         viscpm_chat_session** out);
+VISCPM_API void viscpm_chat_session_free(viscpm_chat_session* session);
+/* One turn. `on_text` (optional) receives the answer as it becomes final. *turn_json_out
+ * receives {"answer","token_ids","ended_with_eos","score","sum_logprobs","prompt_tokens",
+ * "model_steps","encoded_image"}; free it with viscpm_string_free. A cancelled turn leaves the
+ * history unchanged and returns VISCPM_CANCELLED. */
+VISCPM_API viscpm_status viscpm_chat_session_ask(viscpm_chat_session* session, const char* question,
+                                                 const viscpm_generation_params* params,
+                                                 viscpm_text_callback on_text, void* user_data,
+                                                 char** turn_json_out);
+/* Asks a running turn to stop (any thread); it ends with VISCPM_CANCELLED. */
+VISCPM_API void viscpm_chat_session_cancel(viscpm_chat_session* session);
+/* The history in the reference's format ("User: ...\nAI: ...\n"); free with viscpm_string_free. */
+VISCPM_API viscpm_status viscpm_chat_session_context(const viscpm_chat_session* session, char** context_out);
+
+/* Writes a tiny RANDOM VisCPM-Chat model (real checkpoint format, generated vocabulary) to dir. */
+VISCPM_API viscpm_status viscpm_demo_write_chat_model(const char* dir);
+
 /* ------------------------------------------------------------------ golden cases */
 
 typedef struct viscpm_parity_suite viscpm_parity_suite;

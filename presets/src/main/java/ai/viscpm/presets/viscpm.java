@@ -27,6 +27,8 @@ public class viscpm implements InfoMapper {
         .put(new Info("viscpm_checkpoint").pointerTypes("viscpm_checkpoint"))
         .put(new Info("viscpm_parity_suite").pointerTypes("viscpm_parity_suite"))
         .put(new Info("viscpm_tokenizer").pointerTypes("viscpm_tokenizer"))
-        .put(new Info("viscpm_encoding").pointerTypes("viscpm_encoding"));
+        .put(new Info("viscpm_encoding").pointerTypes("viscpm_encoding"))
+        .put(new Info("viscpm_chat_model").pointerTypes("viscpm_chat_model"))
+        .put(new Info("viscpm_chat_session").pointerTypes("viscpm_chat_session"));
   }
 }

@@ -1,0 +1,60 @@
+package ai.viscpm;
+
+/**
+ * Where and how a model runs. Immutable; build with {@link #builder()}.
+ *
+ * @param device CPU (default) or CUDA
+ * @param cudaIndex which CUDA device when there are several
+ * @param dtype parameter precision (AUTO: float32 on the CPU, float16 on CUDA)
+ * @param threads CPU threads for one operation, 0 for LibTorch's default (process-wide)
+ */
+public record ModelOptions(Device device, int cudaIndex, DType dtype, int threads) {
+  public ModelOptions {
+    if (threads < 0) throw new IllegalArgumentException("threads must be >= 0");
+    if (cudaIndex < 0) throw new IllegalArgumentException("cudaIndex must be >= 0");
+  }
+
+  public static ModelOptions defaults() {
+    return builder().build();
+  }
+
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** The device string of the native API ("cpu", "cuda:0", ...). */
+  public String deviceName() {
+    return device == Device.CPU ? "cpu" : "cuda:" + cudaIndex;
+  }
+
+  public static final class Builder {
+    private Device device = Device.CPU;
+    private int cudaIndex;
+    private DType dtype = DType.AUTO;
+    private int threads;
+
+    public Builder device(Device device) {
+      this.device = device;
+      return this;
+    }
+
+    public Builder cudaIndex(int index) {
+      this.cudaIndex = index;
+      return this;
+    }
+
+    public Builder dtype(DType dtype) {
+      this.dtype = dtype;
+      return this;
+    }
+
+    public Builder threads(int threads) {
+      this.threads = threads;
+      return this;
+    }
+
+    public ModelOptions build() {
+      return new ModelOptions(device, cudaIndex, dtype, threads);
+    }
+  }
+}

@@ -1,0 +1,119 @@
+package ai.viscpm.chat;
+
+import ai.viscpm.VisCpmException;
+import ai.viscpm.internal.Callbacks;
+import ai.viscpm.internal.NativeLibrary;
+import ai.viscpm.internal.NativeObject;
+import ai.viscpm.internal.jni.global.viscpm;
+import ai.viscpm.internal.jni.viscpm_chat_session;
+import ai.viscpm.internal.jni.viscpm_generation_params;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.PointerPointer;
+
+/**
+ * A multi-turn conversation about one image. The image is encoded once, when the session
+ * opens; every turn reuses its vision states and appends to the history in the reference's
+ * format ({@code User: ...\nAI: ...\n}).
+ *
+ * <p>Not thread-safe: one turn at a time. {@link #cancel()} may be called from any thread.
+ */
+public final class ChatSession extends NativeObject {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private final ChatModel model;
+  private final viscpm_chat_session handle;
+
+  ChatSession(ChatModel model, viscpm_chat_session handle) {
+    this.model = model;
+    this.handle = handle;
+  }
+
+  /** Asks with the released settings; returns the answer text. */
+  public String ask(String question) throws VisCpmException {
+    return ask(question, GenerationConfig.defaults(), null).text();
+  }
+
+  /**
+   * One turn.
+   *
+   * @param listener receives the answer as it becomes final (may be null); returning false cancels
+   * @throws ai.viscpm.CancelledException if cancelled (the history is unchanged)
+   * @throws ai.viscpm.InvalidInputException for a bad config or an over-long prompt
+   */
+  public ChatAnswer ask(String question, GenerationConfig config, TextListener listener) throws VisCpmException {
+    long start = System.nanoTime();
+    long[] firstText = {-1};
+    try (Use use = use(); BytePointer q = NativeLibrary.utf8(question);
+        viscpm_generation_params params = toNative(config);
+        Callbacks.Registration reg = Callbacks.text(text -> {
+          if (firstText[0] < 0) firstText[0] = System.nanoTime();
+          return listener == null || listener.onText(text);
+        });
+        PointerPointer<BytePointer> out = new PointerPointer<>(1)) {
+      int status = viscpm.viscpm_chat_session_ask(handle, q, params, Callbacks.textThunk(), reg.userData, out);
+      if (reg.failure != null) throw reg.failure;
+      NativeLibrary.check(status);
+      BytePointer json = out.get(BytePointer.class, 0);
+      try {
+        JsonNode turn = JSON.readTree(NativeLibrary.string(json));
+        double seconds = (System.nanoTime() - start) / 1e9;
+        double ttft = firstText[0] < 0 ? Double.NaN : (firstText[0] - start) / 1e9;
+        return new ChatAnswer(turn.path("answer").asText(), JSON.convertValue(turn.path("token_ids"), int[].class),
+            turn.path("ended_with_eos").asBoolean(), turn.path("score").asDouble(),
+            turn.path("prompt_tokens").asInt(), turn.path("encoded_image").asBoolean(), ttft, seconds);
+      } catch (IOException e) {
+        throw new IllegalStateException("native turn report is not JSON", e);
+      } finally {
+        viscpm.viscpm_string_free(json);
+      }
+    }
+  }
+
+  /** Stops a turn running on another thread; it ends with a CancelledException. */
+  public void cancel() {
+    try (Use use = use()) {
+      viscpm.viscpm_chat_session_cancel(handle);
+    }
+  }
+
+  /** The conversation so far, in the reference's format. */
+  public String history() throws VisCpmException {
+    try (Use use = use(); PointerPointer<BytePointer> out = new PointerPointer<>(1)) {
+      NativeLibrary.check(viscpm.viscpm_chat_session_context(handle, out));
+      BytePointer text = out.get(BytePointer.class, 0);
+      try {
+        return NativeLibrary.string(text);
+      } finally {
+        viscpm.viscpm_string_free(text);
+      }
+    }
+  }
+
+  public ChatModel model() {
+    return model;
+  }
+
+  private static viscpm_generation_params toNative(GenerationConfig c) {
+    viscpm_generation_params p = viscpm.viscpm_generation_default_params();
+    p.decoding(c.decoding().ordinal());
+    p.beam_size(c.beamSize());
+    p.max_length(c.maxLength());
+    p.max_input_length(c.maxInputLength());
+    p.temperature(c.temperature());
+    p.repetition_penalty(c.repetitionPenalty());
+    p.length_penalty(c.lengthPenalty());
+    p.top_k(c.topK());
+    p.top_p(c.topP());
+    p.seed(c.seed());
+    p.escape_text(c.escapeText() ? 1 : 0);
+    return p;
+  }
+
+  @Override
+  protected void release() {
+    viscpm.viscpm_chat_session_free(handle);
+    handle.setNull();
+  }
+}

@@ -1,0 +1,31 @@
+package ai.viscpm.cli;
+
+import ai.viscpm.DType;
+import ai.viscpm.Device;
+import ai.viscpm.ModelOptions;
+import picocli.CommandLine.Option;
+
+/** Device, precision and threads, shared by the model commands. */
+final class ModelFlags {
+  @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N (default: ${DEFAULT-VALUE})")
+  String device;
+
+  @Option(names = "--dtype", defaultValue = "auto",
+      description = "auto (float32 on CPU, float16 on CUDA), float32, bfloat16, float16 (default: ${DEFAULT-VALUE})")
+  String dtype;
+
+  @Option(names = "--threads", defaultValue = "0", description = "CPU threads, 0 = all cores (default)")
+  int threads;
+
+  ModelOptions options() {
+    String d = device.toLowerCase();
+    ModelOptions.Builder b = ModelOptions.builder().dtype(DType.parse(dtype)).threads(threads);
+    if (d.startsWith("cuda")) {
+      b.device(Device.CUDA);
+      if (d.startsWith("cuda:")) b.cudaIndex(Integer.parseInt(d.substring(5)));
+    } else {
+      b.device(Device.parse(d));
+    }
+    return b.build();
+  }
+}

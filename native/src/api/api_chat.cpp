@@ -1,0 +1,243 @@
+// Built with the generate component (VISCPM_HAS_GENERATE); partial developer builds leave it out.
+#if VISCPM_HAS_GENERATE
+#include <atomic>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "api/api_common.h"
+#include "api/guard.h"
+#include "generate/chat_model.h"
+#include "generate/demo_chat.h"
+#include "vision/image.h"
+
+struct viscpm_chat_model {
+  std::shared_ptr<viscpm::generate::ChatModel> model;
+};
+
+struct viscpm_chat_session {
+  std::optional<viscpm::generate::ChatSession> session;
+  std::atomic<bool> cancel{false};
+};
+
+using namespace viscpm::api;
+namespace gen = viscpm::generate;
+namespace vision = viscpm::vision;
+
+namespace {
+
+gen::GenerationConfig to_config(const viscpm_generation_params* p) {
+  gen::GenerationConfig c;
+  if (!p) return c;
+  switch (p->decoding) {
+    case VISCPM_DECODE_BEAM_SEARCH: c.strategy = gen::DecodingStrategy::kBeamSearch; break;
+    case VISCPM_DECODE_GREEDY: c.strategy = gen::DecodingStrategy::kGreedy; break;
+    case VISCPM_DECODE_SAMPLING: c.strategy = gen::DecodingStrategy::kSampling; break;
+    default: throw viscpm::InvalidArgument("unknown decoding " + std::to_string(p->decoding));
+  }
+  c.beam_size = p->beam_size;
+  c.max_length = p->max_length;
+  c.max_input_length = p->max_input_length;
+  c.temperature = p->temperature;
+  c.repetition_penalty = p->repetition_penalty;
+  c.length_penalty = p->length_penalty;
+  c.top_k = p->top_k;
+  c.top_p = p->top_p;
+  c.seed = p->seed;
+  c.escape_text = p->escape_text != 0;
+  c.validate();
+  return c;
+}
+
+viscpm_chat_session* new_session(gen::ChatSession session) {
+  auto handle = std::make_unique<viscpm_chat_session>();
+  handle->session.emplace(std::move(session));
+  return handle.release();
+}
+
+vision::PixelFormat to_pixel_format(int32_t format) {
+  switch (format) {
+    case VISCPM_PIXELS_RGB: return vision::PixelFormat::kRGB;
+    case VISCPM_PIXELS_RGBA: return vision::PixelFormat::kRGBA;
+    case VISCPM_PIXELS_BGR: return vision::PixelFormat::kBGR;
+    case VISCPM_PIXELS_BGRA: return vision::PixelFormat::kBGRA;
+    default: throw viscpm::InvalidArgument("unknown pixel format " + std::to_string(format));
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+viscpm_generation_params viscpm_generation_default_params(void) {
+  gen::GenerationConfig c;
+  viscpm_generation_params p;
+  p.decoding = VISCPM_DECODE_BEAM_SEARCH;
+  p.beam_size = static_cast<int32_t>(c.beam_size);
+  p.max_length = static_cast<int32_t>(c.max_length);
+  p.max_input_length = static_cast<int32_t>(c.max_input_length);
+  p.temperature = static_cast<float>(c.temperature);
+  p.repetition_penalty = static_cast<float>(c.repetition_penalty);
+  p.length_penalty = static_cast<float>(c.length_penalty);
+  p.top_k = static_cast<int32_t>(c.top_k);
+  p.top_p = static_cast<float>(c.top_p);
+  p.seed = c.seed;
+  p.escape_text = c.escape_text ? 1 : 0;
+  return p;
+}
+
+viscpm_status viscpm_chat_model_load(const char* model_dir, const viscpm_model_params* params,
+                                     viscpm_chat_model** out) {
+  return guarded([&] {
+    if (!model_dir) throw viscpm::InvalidArgument("model directory is null");
+    if (!out) throw viscpm::InvalidArgument("output handle pointer is null");
+    *out = nullptr;
+    viscpm_model_params p = params ? *params : viscpm_model_default_params();
+    apply_threads(p);
+    gen::ChatModelOptions options;
+    options.device = parse_device(p.device);
+    options.dtype = parse_dtype(p.dtype);
+    auto handle = std::make_unique<viscpm_chat_model>();
+    handle->model = gen::ChatModel::load(model_dir, options);
+    *out = handle.release();
+  });
+}
+
+viscpm_status viscpm_chat_model_load_files(const char* model_dir, const char* checkpoint, const char* cpm_bee_config,
+                                           const char* beit3_config, const char* vocabulary,
+                                           const viscpm_model_params* params, viscpm_chat_model** out) {
+  return guarded([&] {
+    if (!out) throw viscpm::InvalidArgument("output handle pointer is null");
+    *out = nullptr;
+    auto given = [](const char* s) { return s && *s; };
+    namespace fs = std::filesystem;
+    fs::path dir = given(model_dir) ? fs::path(model_dir) : fs::path();
+    gen::ChatModelPaths paths;
+    if (!given(checkpoint) && !dir.empty()) {
+      paths = gen::ChatModelPaths::from_directory(dir);
+    } else if (!given(checkpoint)) {
+      throw viscpm::InvalidArgument("give a model directory or a checkpoint file");
+    } else {
+      paths.checkpoint = checkpoint;
+      auto first_existing = [&](std::initializer_list<const char*> names) {
+        for (auto n : names)
+          if (!dir.empty() && fs::exists(dir / n)) return dir / n;
+        return dir.empty() ? fs::path(*names.begin()) : dir / *names.begin();
+      };
+      paths.cpm_bee_config = first_existing({"cpm-bee.json", "config/cpm-bee-10b.json"});
+      if (!dir.empty() && fs::exists(dir / "beit3.json")) paths.beit3_config = dir / "beit3.json";
+      paths.vocabulary = first_existing({"vocab/bee.txt", "bee.txt"});
+    }
+    if (given(cpm_bee_config)) paths.cpm_bee_config = cpm_bee_config;
+    if (given(beit3_config)) paths.beit3_config = beit3_config;
+    if (given(vocabulary)) paths.vocabulary = vocabulary;
+    paths.check_exist();
+    viscpm_model_params p = params ? *params : viscpm_model_default_params();
+    apply_threads(p);
+    gen::ChatModelOptions options;
+    options.device = parse_device(p.device);
+    options.dtype = parse_dtype(p.dtype);
+    auto handle = std::make_unique<viscpm_chat_model>();
+    handle->model = gen::ChatModel::load(paths, options);
+    *out = handle.release();
+  });
+}
+
+void viscpm_chat_model_free(viscpm_chat_model* model) { delete model; }
+
+int64_t viscpm_chat_model_vision_encoder_calls(const viscpm_chat_model* model) {
+  return model ? model->model->vision_encoder_calls() : 0;
+}
+
+viscpm_status viscpm_chat_session_open_file(const viscpm_chat_model* model, const char* image_path,
+                                            viscpm_chat_session** out) {
+  return guarded([&] {
+    const auto& m = *require(model, "chat model").model;
+    if (!image_path) throw viscpm::InvalidArgument("image path is null");
+    if (!out) throw viscpm::InvalidArgument("output handle pointer is null");
+    *out = nullptr;
+    auto image = vision::Image::read_file(image_path);
+    *out = new_session(m.start_session(image.view()));
+  });
+}
+
+viscpm_status viscpm_chat_session_open_bytes(const viscpm_chat_model* model, const uint8_t* bytes, int64_t size,
+                                             viscpm_chat_session** out) {
+  return guarded([&] {
+    const auto& m = *require(model, "chat model").model;
+    if (!out) throw viscpm::InvalidArgument("output handle pointer is null");
+    *out = nullptr;
+    if (size < 0 || (!bytes && size > 0)) throw viscpm::InvalidArgument("bad image buffer");
+    auto image = vision::Image::decode(bytes, static_cast<size_t>(size));
+    *out = new_session(m.start_session(image.view()));
+  });
+}
+
+viscpm_status viscpm_chat_session_open_pixels(const viscpm_chat_model* model, const uint8_t* pixels, int64_t size,
+                                              int32_t width, int32_t height, int64_t row_stride, int32_t format,
+                                              viscpm_chat_session** out) {
+  return guarded([&] {
+    const auto& m = *require(model, "chat model").model;
+    if (!out) throw viscpm::InvalidArgument("output handle pointer is null");
+    *out = nullptr;
+    if (size < 0) throw viscpm::InvalidArgument("negative buffer size");
+    auto image = vision::Image::wrap(pixels, static_cast<size_t>(size), width, height, row_stride,
+                                     to_pixel_format(format));
+    *out = new_session(m.start_session(image.view()));
+  });
+}
+
+void viscpm_chat_session_free(viscpm_chat_session* session) { delete session; }
+
+viscpm_status viscpm_chat_session_ask(viscpm_chat_session* session, const char* question,
+                                      const viscpm_generation_params* params, viscpm_text_callback on_text,
+                                      void* user_data, char** turn_json_out) {
+  return guarded([&] {
+    auto& s = require(session, "chat session");
+    if (!question) throw viscpm::InvalidArgument("question is null");
+    if (!turn_json_out) throw viscpm::InvalidArgument("output pointer is null");
+    *turn_json_out = nullptr;
+    auto config = to_config(params);
+    s.cancel.store(false);
+    gen::GenerationCallbacks callbacks;
+    callbacks.cancel = &s.cancel;
+    if (on_text) {
+      callbacks.on_text = [&](const std::string& text) {
+        if (on_text(text.c_str(), user_data) != 0) s.cancel.store(true);
+      };
+    }
+    auto turn = s.session->ask(question, config, callbacks);
+    nlohmann::json j;
+    j["answer"] = turn.answer;
+    j["token_ids"] = turn.token_ids;
+    j["ended_with_eos"] = turn.ended_with_eos;
+    j["score"] = turn.score;
+    j["sum_logprobs"] = turn.sum_logprobs;
+    j["prompt_tokens"] = turn.prompt_input_ids.size();
+    j["model_steps"] = turn.model_steps;
+    j["encoded_image"] = turn.encoded_image;
+    *turn_json_out = copy_string(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  });
+}
+
+void viscpm_chat_session_cancel(viscpm_chat_session* session) {
+  if (session) session->cancel.store(true);
+}
+
+viscpm_status viscpm_chat_session_context(const viscpm_chat_session* session, char** context_out) {
+  return guarded([&] {
+    const auto& s = require(session, "chat session");
+    if (!context_out) throw viscpm::InvalidArgument("output pointer is null");
+    *context_out = copy_string(s.session->context());
+  });
+}
+
+viscpm_status viscpm_demo_write_chat_model(const char* dir) {
+  return guarded([&] {
+    if (!dir) throw viscpm::InvalidArgument("directory is null");
+    gen::write_demo_chat_model(dir);
+  });
+}
+
+}  // extern "C"
+#endif  // VISCPM_HAS_GENERATE
