@@ -1,0 +1,213 @@
+#include "cpmbee/layers.h"
+
+#include "cpmbee/numerics.h"
+#include "cpmbee/small_batch_gemm.h"
+
+#include <cmath>
+#include <limits>
+
+namespace viscpm::cpmbee {
+
+// ---------------------------------------------------------------------------------------
+RmsNormImpl::RmsNormImpl(int64_t dim, double eps_, const ParamSpec& spec) : eps(eps_) {
+  weight = register_parameter("weight", at::ones({dim}, spec.options()), /*requires_grad=*/false);
+}
+
+at::Tensor RmsNormImpl::forward(const at::Tensor& x) const { return rms_norm(x, weight, eps); }
+
+// ---------------------------------------------------------------------------------------
+ScaledLinearImpl::ScaledLinearImpl(at::Tensor weight_storage, bool scale_before_)
+    : divisor(std::sqrt(static_cast<double>(weight_storage.size(1)))), scale_before(scale_before_) {
+  weight = register_parameter("weight", std::move(weight_storage), /*requires_grad=*/false);
+}
+
+void ScaledLinearImpl::rebind_weight(const at::Tensor& storage) {
+  storage.set_requires_grad(false);
+  parameters_["weight"] = storage;
+  weight = storage;
+}
+
+at::Tensor ScaledLinearImpl::forward(const at::Tensor& x) const {
+  if (scale_before) return small_batch_linear(at::div(x, divisor), weight);
+  return small_batch_linear(x, weight).div_(divisor);
+}
+
+// ---------------------------------------------------------------------------------------
+EmbeddingExtImpl::EmbeddingExtImpl(int64_t vocab_size, int64_t dim_, const ParamSpec& spec)
+    : dim(dim_), divisor(std::sqrt(static_cast<double>(dim_))) {
+  weight = register_parameter("weight", at::empty({vocab_size, dim}, spec.options()), /*requires_grad=*/false);
+  // 1 / 10000^(2j/dim) evaluated in fp32, then cast (§4.3: float64 differs at one fp16 entry).
+  at::Tensor exponent = at::arange(0, dim, 2, at::TensorOptions().dtype(at::kFloat)) / static_cast<double>(dim);
+  at::Tensor table = at::reciprocal(at::pow(at::Scalar(10000.0), exponent));
+  inv_freq = table.to(spec.options());
+}
+
+at::Tensor EmbeddingExtImpl::rotate(const at::Tensor& x, const at::Tensor& subs) const {
+  const int64_t half = dim / 2;
+  // p = r(16·sub), θ = r(p · inv_freq), then cos/sin rounded: all in the parameter dtype.
+  at::Tensor position = subs.mul(kRotaryDistanceScale).to(x.scalar_type());
+  at::Tensor theta = position.unsqueeze(-1) * inv_freq;  // [..., dim/2], shared by both halves
+  at::Tensor c = theta.cos(), s = theta.sin();
+  at::Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
+  // out = x·cos + rotate(x)·sin with rotate(x) = [-x2, x1] (negation is exact).
+  at::Tensor out1 = at::mul(x1, c).sub_(at::mul(x2, s));
+  at::Tensor out2 = at::mul(x2, c).add_(at::mul(x1, s));
+  return at::cat({out1, out2}, -1);
+}
+
+at::Tensor EmbeddingExtImpl::forward(const at::Tensor& ids, const at::Tensor& subs) const {
+  at::Tensor e = at::embedding(weight, ids).div_(divisor);
+  if (e.numel() == 0 || !subs.ne(0).any().item<bool>()) return e;  // sub 0 is the identity
+  return rotate(e, subs);
+}
+
+at::Tensor EmbeddingExtImpl::projection(const at::Tensor& h, const at::Tensor& ext_rows) const {
+  at::Tensor logits = small_batch_linear(at::div(h, divisor), weight);
+  if (!ext_rows.defined() || ext_rows.size(0) == 0) return logits;
+  // Ext rows already hold the 1/sqrt(dim) scaling: h is used undivided (§4.4).
+  return at::cat({logits, at::linear(h, ext_rows)}, -1);
+}
+
+// ---------------------------------------------------------------------------------------
+BucketPositionBiasImpl::BucketPositionBiasImpl(const CpmBeeConfig& config, const ParamSpec& spec)
+    : num_buckets(config.position_bias_num_buckets), max_distance(config.position_bias_max_distance) {
+  relative_attention_bias = register_parameter(
+      "relative_attention_bias", at::empty({config.bias_rows(), config.num_heads}, spec.options()),
+      /*requires_grad=*/false);
+  // b(a) for a = 0..max_distance, evaluated like the reference (fp32 log, truncation);
+  // every a >= max_distance lands on the cap, so larger distances clamp to the last entry.
+  const int64_t half = num_buckets / 2, max_exact = half / 2;
+  at::Tensor a = at::arange(max_distance + 1, at::TensorOptions().dtype(at::kInt));
+  at::Tensor large = (at::log(a.to(at::kFloat) / max_exact) /
+                      std::log(static_cast<double>(max_distance) / static_cast<double>(max_exact)) *
+                      (half - max_exact))
+                         .to(at::kInt)
+                         .add_(max_exact)
+                         .clamp_max_(half - 1);
+  distance_buckets = at::where(a < max_exact, a, large).to(at::kLong).to(spec.device);
+}
+
+at::Tensor BucketPositionBiasImpl::position_bucket(const at::Tensor& relative_position) const {
+  at::Tensor direction = relative_position.gt(0).to(at::kLong).mul_(num_buckets / 2);
+  at::Tensor distance = relative_position.abs().clamp_max_(max_distance);
+  return at::index_select(distance_buckets, 0, distance.reshape(-1)).view(distance.sizes()).add_(direction);
+}
+
+at::Tensor BucketPositionBiasImpl::bucket(const at::Tensor& segment_bucket,
+                                          const at::Tensor& relative_position) const {
+  return at::where(segment_bucket.eq(0), position_bucket(relative_position),
+                   segment_bucket + (num_buckets - 1));
+}
+
+at::Tensor BucketPositionBiasImpl::bias(const at::Tensor& buckets) const {
+  // [B, Lq, T, H] -> [B, H, Lq, T]
+  return at::embedding(relative_attention_bias, buckets).permute({0, 3, 1, 2}).contiguous();
+}
+
+// ---------------------------------------------------------------------------------------
+AttentionImpl::AttentionImpl(const CpmBeeConfig& config, const ParamSpec& spec)
+    : num_heads(config.num_heads),
+      dim_head(config.dim_head),
+      qkv_divisor(std::sqrt(static_cast<double>(config.dim_model))),
+      score_divisor(std::sqrt(static_cast<double>(config.dim_head))) {
+  const int64_t width = config.attention_width();
+  qkv_weight = at::empty({3 * width, config.dim_model}, spec.options());
+  project_q = register_module("project_q", ScaledLinear(qkv_weight.narrow(0, 0, width), false));
+  project_k = register_module("project_k", ScaledLinear(qkv_weight.narrow(0, width, width), false));
+  project_v = register_module("project_v", ScaledLinear(qkv_weight.narrow(0, 2 * width, width), false));
+  attention_out = register_module(
+      "attention_out", ScaledLinear(at::empty({config.dim_model, width}, spec.options()), false));
+}
+
+at::Tensor AttentionImpl::forward(const at::Tensor& x, const AttentionPlan& plan, const LayerKv& kv) const {
+  const int64_t batch = x.size(0), len = x.size(1), width = num_heads * dim_head;
+  // One GEMM for q, k, v; each is rounded, then divided by sqrt(dim_model) (§4.5 step 1).
+  at::Tensor qkv = small_batch_linear(x, qkv_weight).div_(qkv_divisor);
+  auto heads = [&](int64_t i) {  // [B, L, H·dh] slice -> [B, H, L, dh], head-major features
+    return qkv.narrow(-1, i * width, width).view({batch, len, num_heads, dim_head}).transpose(1, 2);
+  };
+  at::Tensor q = heads(0), k = heads(1), v = heads(2);
+  at::Tensor keys = k, values = v;
+  if (kv.k.defined()) {
+    const int64_t total = plan.cache_offset + len;
+    kv.k.narrow(2, plan.cache_offset, len).copy_(k);  // broadcasts a shared prompt into every row
+    kv.v.narrow(2, plan.cache_offset, len).copy_(v);
+    keys = kv.k.narrow(0, 0, batch).narrow(2, 0, total);
+    values = kv.v.narrow(0, 0, batch).narrow(2, 0, total);
+  }
+  // Rounding points of §4.5 steps 3-6: QKᵀ, /sqrt(dh), +bias, mask, softmax, mask again.
+  at::Tensor scores = at::matmul(q, keys.transpose(-1, -2)).div_(score_divisor).add_(plan.bias);
+  if (plan.blocked.defined()) scores.masked_fill_(plan.blocked, -std::numeric_limits<double>::infinity());
+  at::Tensor probs = softmax_last(scores);
+  if (plan.has_empty_rows) probs.masked_fill_(plan.blocked, 0.0);
+  at::Tensor out = at::matmul(probs, values).transpose(1, 2).reshape({batch, len, width});
+  return attention_out->forward(out);
+}
+
+// ---------------------------------------------------------------------------------------
+DenseGatedActImpl::DenseGatedActImpl(int64_t dim_in, int64_t dim_ff_, const ParamSpec& spec)
+    : dim_ff(dim_ff_), divisor(std::sqrt(static_cast<double>(dim_in))) {
+  fused_weight = at::empty({2 * dim_ff, dim_in}, spec.options());
+  w_0 = register_module("w_0", ScaledLinear(fused_weight.narrow(0, 0, dim_ff), false));
+  w_1 = register_module("w_1", ScaledLinear(fused_weight.narrow(0, dim_ff, dim_ff), false));
+}
+
+at::Tensor DenseGatedActImpl::forward(const at::Tensor& x) const {
+  at::Tensor both = small_batch_linear(x, fused_weight).div_(divisor);
+  at::Tensor gate = gelu_exact(both.narrow(-1, 0, dim_ff));  // fresh tensor
+  return gate.mul_(both.narrow(-1, dim_ff, dim_ff));
+}
+
+FeedForwardImpl::FeedForwardImpl(const CpmBeeConfig& config, const ParamSpec& spec) {
+  w_in = register_module("w_in", DenseGatedAct(config.dim_model, config.dim_ff, spec));
+  w_out = register_module("w_out", ScaledLinear(at::empty({config.dim_model, config.dim_ff}, spec.options()),
+                                                /*scale_before=*/true));
+}
+
+at::Tensor FeedForwardImpl::forward(const at::Tensor& x) const {
+  at::Tensor m = w_in->forward(x);
+  // w_out divides its input by sqrt(dim_ff) before the GEMM (§4.6 step 4); m is ours to modify.
+  return small_batch_linear(m.div_(w_out->divisor), w_out->weight);
+}
+
+// ---------------------------------------------------------------------------------------
+SelfAttentionBlockImpl::SelfAttentionBlockImpl(const CpmBeeConfig& config, const ParamSpec& spec) {
+  layernorm_before_attention = register_module("layernorm_before_attention", RmsNorm(config.dim_model, config.eps, spec));
+  self_attention = register_module("self_attention", Attention(config, spec));
+}
+
+void SelfAttentionBlockImpl::forward_(at::Tensor& h, const AttentionPlan& plan, const LayerKv& kv) const {
+  at::Tensor a = self_attention->forward(layernorm_before_attention->forward(h), plan, kv);
+  h.add_(a).div_(kResidualScale);  // sum rounded, then the division rounded (§4.7)
+}
+
+FfnBlockImpl::FfnBlockImpl(const CpmBeeConfig& config, const ParamSpec& spec) {
+  layernorm_before_ffn = register_module("layernorm_before_ffn", RmsNorm(config.dim_model, config.eps, spec));
+  ffn = register_module("ffn", FeedForward(config, spec));
+}
+
+void FfnBlockImpl::forward_(at::Tensor& h) const {
+  at::Tensor f = ffn->forward(layernorm_before_ffn->forward(h));
+  h.add_(f).div_(kResidualScale);
+}
+
+TransformerBlockImpl::TransformerBlockImpl(const CpmBeeConfig& config, const ParamSpec& spec) {
+  self_att = register_module("self_att", SelfAttentionBlock(config, spec));
+  ffn = register_module("ffn", FfnBlock(config, spec));
+}
+
+void TransformerBlockImpl::forward_(at::Tensor& h, const AttentionPlan& plan, const LayerKv& kv) const {
+  self_att->forward_(h, plan, kv);
+  ffn->forward_(h);
+}
+
+EncoderImpl::EncoderImpl(const CpmBeeConfig& config, const ParamSpec& spec) {
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < config.num_layers; ++i) {
+    blocks.emplace_back(config, spec);
+    layers->push_back(blocks.back());
+  }
+  output_layernorm = register_module("output_layernorm", RmsNorm(config.dim_model, config.eps, spec));
+}
+
+}  // namespace viscpm::cpmbee
