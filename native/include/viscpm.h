@@ -230,6 +230,48 @@ VISCPM_API viscpm_status viscpm_chat_session_context(const viscpm_chat_session* 
 /* Writes a tiny RANDOM VisCPM-Chat model (real checkpoint format, generated vocabulary) to dir. */
 VISCPM_API viscpm_status viscpm_demo_write_chat_model(const char* dir);
 
+/* ------------------------------------------------------------------ paint (VisCPM-Paint) */
+
+typedef struct viscpm_paint_params {
+  const char* prompt;
+  const char* negative_prompt; /* NULL or "" = none (the reference's default) */
+  const char* scheduler;       /* ddpm (default, the reference), ddim, pndm, euler, euler_ancestral, dpmsolver_multistep */
+  int32_t width, height;       /* pixels, multiples of the model's size multiple; 0 = the model's default (512) */
+  int32_t steps;               /* 50 */
+  float guidance_scale;        /* 7.5 */
+  int32_t num_images;          /* 1 */
+  float eta;                   /* DDIM only */
+  uint64_t seed;
+  int32_t has_seed;            /* 0: a fresh random seed (reported back) */
+} viscpm_paint_params;
+
+VISCPM_API viscpm_paint_params viscpm_paint_default_params(void);
+
+/* A loaded VisCPM-Paint model: immutable; generate may run on several threads at once. */
+typedef struct viscpm_paint_model viscpm_paint_model;
+
+/* model_dir holds the checkpoint, cpm-bee.json, bee.txt and the SD 2.1-base unet/, vae/,
+ * scheduler/ folders (see models/README.md); checkpoint and vocabulary may be given
+ * explicitly instead (NULL or "": look in model_dir). */
+VISCPM_API viscpm_status viscpm_paint_model_load(const char* model_dir, const char* checkpoint,
+                                                 const char* vocabulary, const viscpm_model_params* params,
+                                                 viscpm_paint_model** out);
+VISCPM_API void viscpm_paint_model_free(viscpm_paint_model* model);
+/* Side lengths must be multiples of this; the default side when 0 is given. */
+VISCPM_API int32_t viscpm_paint_size_multiple(const viscpm_paint_model* model);
+VISCPM_API int32_t viscpm_paint_default_size(const viscpm_paint_model* model);
+/* Paints num_images RGB images into dst (num_images * height * width * 3 bytes, row-major,
+ * image after image), written in place. `on_step` (optional) is called after each denoising
+ * step; a non-zero return cancels (VISCPM_CANCELLED). *seed_out receives the seed used. */
+VISCPM_API viscpm_status viscpm_paint_generate(const viscpm_paint_model* model, const viscpm_paint_params* params,
+                                               viscpm_progress_callback on_step, void* user_data, uint8_t* dst,
+                                               int64_t capacity, uint64_t* seed_out);
+/* Scheduler names as a JSON array; free with viscpm_string_free. */
+VISCPM_API viscpm_status viscpm_paint_schedulers(char** names_json_out);
+
+/* Writes a tiny RANDOM VisCPM-Paint model (real formats and layout, generated vocabulary) to dir. */
+VISCPM_API viscpm_status viscpm_demo_write_paint_model(const char* dir);
+
 /* ------------------------------------------------------------------ golden cases */
 
 typedef struct viscpm_parity_suite viscpm_parity_suite;

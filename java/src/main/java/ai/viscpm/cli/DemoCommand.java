@@ -5,6 +5,9 @@ import ai.viscpm.chat.ChatAnswer;
 import ai.viscpm.chat.ChatModel;
 import ai.viscpm.chat.ChatSession;
 import ai.viscpm.chat.GenerationConfig;
+import ai.viscpm.paint.PaintModel;
+import ai.viscpm.paint.PaintRequest;
+import ai.viscpm.paint.PaintResult;
 import java.awt.image.BufferedImage;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -26,6 +29,9 @@ final class DemoCommand implements Callable<Integer> {
 
   @Option(names = "--question", defaultValue = "What is in the picture?", description = "default: ${DEFAULT-VALUE}")
   String question;
+
+  @Option(names = "--prompt", defaultValue = "一只戴着红色帽子的橘猫 oil painting", description = "default: ${DEFAULT-VALUE}")
+  String prompt;
 
   @Spec CommandSpec spec;
 
@@ -51,6 +57,24 @@ final class DemoCommand implements Callable<Integer> {
       out.println();
       out.printf("(%d tokens, %.2f tokens/s, beam search with 3 beams)%n", answer.tokenIds().length,
           answer.tokensPerSecond());
+    }
+
+    Path paintDir = root.resolve("paint-model");
+    t0 = System.nanoTime();
+    PaintModel.writeDemoModel(paintDir);
+    out.printf("wrote a tiny random VisCPM-Paint model to %s (%.1f s)%n", paintDir, (System.nanoTime() - t0) / 1e9);
+    try (PaintModel paint = PaintModel.load(paintDir)) {
+      int side = Math.max(64, paint.sizeMultiple());
+      PaintResult result = paint.generate(PaintRequest.builder(prompt).size(side, side).steps(4).seed(42).build(),
+          (step, total) -> {
+            out.printf("  denoising step %d/%d%n", step, total);
+            out.flush();
+            return true;
+          });
+      Path png = root.resolve("demo-paint.png");
+      result.writePng(0, png);
+      out.printf("painted \"%s\" -> %s (%dx%d, DDPM, 4 steps, seed 42, %.1f s)%n", prompt, png, result.width(),
+          result.height(), result.seconds());
     }
     return 0;
   }

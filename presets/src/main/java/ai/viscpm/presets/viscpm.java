@@ -29,6 +29,7 @@ public class viscpm implements InfoMapper {
         .put(new Info("viscpm_tokenizer").pointerTypes("viscpm_tokenizer"))
         .put(new Info("viscpm_encoding").pointerTypes("viscpm_encoding"))
         .put(new Info("viscpm_chat_model").pointerTypes("viscpm_chat_model"))
-        .put(new Info("viscpm_chat_session").pointerTypes("viscpm_chat_session"));
+        .put(new Info("viscpm_chat_session").pointerTypes("viscpm_chat_session"))
+        .put(new Info("viscpm_paint_model").pointerTypes("viscpm_paint_model"));
   }
 }

@@ -1,0 +1,116 @@
+package ai.viscpm.cli;
+
+import ai.viscpm.paint.PaintModel;
+import ai.viscpm.paint.PaintRequest;
+import ai.viscpm.paint.PaintResult;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import javax.imageio.ImageIO;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+@Command(name = "paint", mixinStandardHelpOptions = true,
+    description = "Paint with VisCPM-Paint: prompt (Chinese or English) in, PNG out. Several images are written as "
+        + "numbered files (out-1.png, out-2.png, ...) or, with --grid, as one picture.")
+final class PaintCommand implements Callable<Integer> {
+  @Option(names = "--model", required = true, description = "model directory (see models/README.md)")
+  Path model;
+
+  @Option(names = "--checkpoint", description = "checkpoint file (default: the one in --model)")
+  Path checkpoint;
+
+  @Option(names = "--vocab", description = "vocabulary bee.txt (default: in --model)")
+  Path vocab;
+
+  @Option(names = "--prompt", required = true, description = "what to paint")
+  String prompt;
+
+  @Option(names = "--negative", defaultValue = "", description = "negative prompt (default: none)")
+  String negative;
+
+  @Option(names = "--scheduler", defaultValue = "ddpm",
+      description = "ddpm (the reference), ddim, pndm, euler, euler_ancestral, dpmsolver_multistep (default: ${DEFAULT-VALUE})")
+  String scheduler;
+
+  @Option(names = "--steps", defaultValue = "50", description = "denoising steps (default: ${DEFAULT-VALUE})")
+  int steps;
+
+  @Option(names = "--guidance", defaultValue = "7.5", description = "classifier-free guidance scale (default: ${DEFAULT-VALUE})")
+  float guidance;
+
+  @Option(names = "--seed", description = "seed (default: random; printed so it can be reused)")
+  Long seed;
+
+  @Option(names = "--images", defaultValue = "1", description = "images per prompt, in one batch (default: ${DEFAULT-VALUE})")
+  int images;
+
+  @Option(names = "--size", defaultValue = "0", description = "width and height in pixels (default: the model's, 512)")
+  int size;
+
+  @Option(names = "--eta", defaultValue = "0", description = "DDIM eta (default: ${DEFAULT-VALUE})")
+  float eta;
+
+  @Option(names = "--grid", description = "write several images as one grid picture")
+  boolean grid;
+
+  @Option(names = "--out", required = true, description = "output PNG file")
+  Path out;
+
+  @Option(names = "--no-progress", description = "no progress bar")
+  boolean noProgress;
+
+  @Mixin ModelFlags flags;
+
+  @Spec CommandSpec spec;
+
+  @Override
+  public Integer call() throws Exception {
+    PrintWriter stdout = spec.commandLine().getOut();
+    PaintRequest.Builder b = PaintRequest.builder(prompt).negativePrompt(negative).scheduler(scheduler).steps(steps)
+        .guidanceScale(guidance).numImages(images).size(size, size).eta(eta);
+    if (seed != null) b.seed(seed);
+    try (PaintModel paint = PaintModel.load(model, checkpoint, vocab, flags.options())) {
+      PaintResult result;
+      if (noProgress) {
+        result = paint.generate(b.build());
+      } else {
+        try (ProgressBar bar = new ProgressBarBuilder().setTaskName("painting").setInitialMax(steps)
+            .setStyle(ProgressBarStyle.ASCII).setUnit(" steps", 1).showSpeed().build()) {
+          result = paint.generate(b.build(), (step, total) -> {
+            bar.maxHint(total);
+            bar.stepTo(step);
+            return true;
+          });
+        }
+      }
+      List<Path> written = new ArrayList<>();
+      if (result.count() == 1 || grid) {
+        if (!ImageIO.write(result.count() == 1 ? result.toBufferedImage(0) : result.grid(), "png", out.toFile())) {
+          throw new IllegalStateException("no PNG writer");
+        }
+        written.add(out);
+      } else {
+        String name = out.getFileName().toString();
+        String stem = name.endsWith(".png") ? name.substring(0, name.length() - 4) : name;
+        for (int i = 0; i < result.count(); i++) {
+          Path file = out.resolveSibling(stem + "-" + (i + 1) + ".png");
+          result.writePng(i, file);
+          written.add(file);
+        }
+      }
+      stdout.printf("wrote %s (%dx%d, %d steps, %s, seed %d, %.1f s, %.2f s/step)%n",
+          written.size() == 1 ? written.get(0) : written, result.width(), result.height(), steps, scheduler,
+          result.seed(), result.seconds(), result.seconds() / Math.max(1, steps));
+    }
+    return 0;
+  }
+}

@@ -1,0 +1,177 @@
+// Built with the diffusion and text components; partial developer builds leave it out.
+#if VISCPM_HAS_DIFFUSION && VISCPM_HAS_TEXT && VISCPM_HAS_CPMBEE
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "api/api_common.h"
+#include "api/guard.h"
+#include "diffusion/demo_paint.h"
+#include "diffusion/paint_pipeline.h"
+#include "diffusion/scheduler.h"
+
+struct viscpm_paint_model {
+  std::shared_ptr<viscpm::diffusion::PaintModel> model;
+};
+
+using namespace viscpm::api;
+namespace diff = viscpm::diffusion;
+
+namespace {
+
+diff::PaintRequest to_request(const viscpm_paint_params& p) {
+  diff::PaintRequest r;
+  if (!p.prompt) throw viscpm::InvalidArgument("prompt is null");
+  r.prompt = p.prompt;
+  r.negative_prompt = p.negative_prompt ? p.negative_prompt : "";
+  r.scheduler = p.scheduler && *p.scheduler ? p.scheduler : "ddpm";
+  r.width = p.width;
+  r.height = p.height;
+  r.num_inference_steps = p.steps;
+  r.guidance_scale = p.guidance_scale;
+  r.num_images = p.num_images;
+  r.eta = p.eta;
+  if (p.has_seed) r.seed = p.seed;
+  return r;
+}
+
+}  // namespace
+
+extern "C" {
+
+viscpm_paint_params viscpm_paint_default_params(void) {
+  diff::PaintRequest d;
+  viscpm_paint_params p;
+  std::memset(&p, 0, sizeof(p));
+  p.prompt = "";
+  p.negative_prompt = "";
+  p.scheduler = "ddpm";
+  p.width = static_cast<int32_t>(d.width);
+  p.height = static_cast<int32_t>(d.height);
+  p.steps = static_cast<int32_t>(d.num_inference_steps);
+  p.guidance_scale = static_cast<float>(d.guidance_scale);
+  p.num_images = static_cast<int32_t>(d.num_images);
+  p.eta = static_cast<float>(d.eta);
+  p.seed = 0;
+  p.has_seed = 0;
+  return p;
+}
+
+viscpm_status viscpm_paint_model_load(const char* model_dir, const char* checkpoint, const char* vocabulary,
+                                      const viscpm_model_params* params, viscpm_paint_model** out) {
+  return guarded([&] {
+    if (!out) throw viscpm::InvalidArgument("output handle pointer is null");
+    *out = nullptr;
+    if (!model_dir || !*model_dir) throw viscpm::InvalidArgument("model directory is empty");
+    namespace fs = std::filesystem;
+    fs::path dir = model_dir;
+    auto given = [](const char* s) { return s && *s; };
+    diff::PaintModelPaths paths;
+    if (!given(checkpoint) && !given(vocabulary)) {
+      paths = diff::PaintModelPaths::from_directory(dir);
+    } else {
+      // Explicit files replace what the directory lookup would find; the rest comes from dir.
+      if (!fs::is_directory(dir)) throw viscpm::NotFound("VisCPM-Paint model directory " + dir.string() + " does not exist");
+      fs::path sd = fs::exists(dir / "stabilityai/stable-diffusion-2-1-base") ? dir / "stabilityai/stable-diffusion-2-1-base" : dir;
+      paths.checkpoint = given(checkpoint) ? fs::path(checkpoint) : fs::path();
+      paths.cpm_bee_config = fs::exists(dir / "cpm-bee.json") ? dir / "cpm-bee.json" : dir / "config/cpm-bee-10b.json";
+      paths.vocabulary = given(vocabulary) ? fs::path(vocabulary)
+                                           : (fs::exists(dir / "vocab/bee.txt") ? dir / "vocab/bee.txt" : dir / "bee.txt");
+      paths.unet_config = sd / "unet/config.json";
+      paths.vae_config = sd / "vae/config.json";
+      paths.vae_weights = fs::exists(sd / "vae/diffusion_pytorch_model.safetensors")
+                              ? sd / "vae/diffusion_pytorch_model.safetensors"
+                              : sd / "vae/diffusion_pytorch_model.bin";
+      paths.scheduler_config = sd / "scheduler/scheduler_config.json";
+      if (paths.checkpoint.empty()) {
+        // Find the checkpoint as the directory lookup does, ignoring the (missing) vocabulary.
+        for (const char* pattern : {"viscpm_paint", "pytorch_model"}) {
+          for (const auto& e : fs::directory_iterator(dir)) {
+            auto name = e.path().filename().string();
+            if (name.rfind(pattern, 0) == 0 && (e.path().extension() == ".pt" || e.path().extension() == ".bin" ||
+                                                 e.path().extension() == ".safetensors")) {
+              if (!paths.checkpoint.empty())
+                throw viscpm::InvalidArgument("several checkpoints in " + dir.string() + ": name one explicitly");
+              paths.checkpoint = e.path();
+            }
+          }
+          if (!paths.checkpoint.empty()) break;
+        }
+        if (paths.checkpoint.empty()) throw viscpm::NotFound("no VisCPM-Paint checkpoint in " + dir.string());
+      }
+    }
+    paths.check_exist();
+    viscpm_model_params p = params ? *params : viscpm_model_default_params();
+    apply_threads(p);
+    diff::PaintModelOptions options;
+    options.device = parse_device(p.device);
+    options.llm_dtype = parse_dtype(p.dtype);
+    if (p.dtype == VISCPM_DTYPE_BFLOAT16 || p.dtype == VISCPM_DTYPE_FLOAT16) options.diffusion_dtype = *options.llm_dtype;
+    auto handle = std::make_unique<viscpm_paint_model>();
+    handle->model = diff::PaintModel::load(paths, options);
+    *out = handle.release();
+  });
+}
+
+void viscpm_paint_model_free(viscpm_paint_model* model) { delete model; }
+
+int32_t viscpm_paint_size_multiple(const viscpm_paint_model* model) {
+  return model ? static_cast<int32_t>(model->model->size_multiple()) : 0;
+}
+
+int32_t viscpm_paint_default_size(const viscpm_paint_model* model) {
+  return model ? static_cast<int32_t>(model->model->default_image_size()) : 0;
+}
+
+viscpm_status viscpm_paint_generate(const viscpm_paint_model* model, const viscpm_paint_params* params,
+                                    viscpm_progress_callback on_step, void* user_data, uint8_t* dst, int64_t capacity,
+                                    uint64_t* seed_out) {
+  return guarded([&] {
+    const auto& m = *require(model, "paint model").model;
+    if (!params) throw viscpm::InvalidArgument("paint parameters are null");
+    auto request = to_request(*params);
+    int64_t w = request.width ? request.width : m.default_image_size();
+    int64_t h = request.height ? request.height : m.default_image_size();
+    if (request.num_images < 1) throw viscpm::InvalidArgument("num_images must be >= 1");
+    int64_t needed = request.num_images * w * h * 3;
+    if (w > 0 && h > 0 && (capacity < needed || !dst))
+      throw viscpm::InvalidArgument("output buffer holds " + std::to_string(capacity) + " bytes; " +
+                                    std::to_string(needed) + " needed for " + std::to_string(request.num_images) +
+                                    " image(s) of " + std::to_string(w) + "x" + std::to_string(h));
+    std::atomic<bool> cancel{false};
+    diff::PaintCallbacks callbacks;
+    callbacks.cancel = &cancel;
+    if (on_step) {
+      callbacks.on_step = [&](int64_t step, int64_t total) {
+        return on_step(static_cast<int32_t>(step), static_cast<int32_t>(total), user_data) == 0;
+      };
+    }
+    auto result = m.generate(request, callbacks);
+    auto images = result.images.contiguous();
+    if (images.numel() != needed)
+      throw viscpm::Error(viscpm::ErrorCode::kInternal, "painted " + std::to_string(images.numel()) +
+                                                            " bytes, expected " + std::to_string(needed));
+    std::memcpy(dst, images.data_ptr<uint8_t>(), static_cast<size_t>(needed));
+    if (seed_out) *seed_out = result.seed;
+  });
+}
+
+viscpm_status viscpm_paint_schedulers(char** names_json_out) {
+  return guarded([&] {
+    if (!names_json_out) throw viscpm::InvalidArgument("output pointer is null");
+    *names_json_out = copy_string(nlohmann::json(diff::scheduler_names()).dump());
+  });
+}
+
+viscpm_status viscpm_demo_write_paint_model(const char* dir) {
+  return guarded([&] {
+    if (!dir) throw viscpm::InvalidArgument("directory is null");
+    diff::write_demo_paint_model(dir);
+  });
+}
+
+}  // extern "C"
+#endif
