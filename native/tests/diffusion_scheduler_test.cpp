@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <unistd.h>
 
 namespace {
 
@@ -404,7 +405,7 @@ TEST(DiffusionScheduler, BadConfigValuesAreInvalidArgument) {
 
 TEST(DiffusionScheduler, ConfigFileErrors) {
   EXPECT_THROW(SchedulerConfig::from_file("/nonexistent/scheduler_config.json"), NotFound);
-  auto path = std::filesystem::temp_directory_path() / "viscpm_scheduler_test_config.json";
+  auto path = std::filesystem::temp_directory_path() / ("viscpm_scheduler_test_config_" + std::to_string(::getpid()) + ".json");
   {
     std::ofstream out(path);
     out << "[1, 2]";

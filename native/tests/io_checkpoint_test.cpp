@@ -8,6 +8,7 @@
 #include "io/mirror_module.h"
 #include "io/tensor_source.h"
 #include "test_support.h"
+#include <unistd.h>
 
 namespace {
 
@@ -159,7 +160,7 @@ TEST(IoCheckpoint, IgnoredPrefixesSkipTheUnusedHead) {
 }
 
 TEST(IoCheckpoint, OpenReportsTypedErrors) {
-  auto dir = std::filesystem::path(::testing::TempDir()) / "io_checkpoint_errors";
+  auto dir = std::filesystem::path(::testing::TempDir()) / ("io_checkpoint_errors_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   EXPECT_THROW(TensorSource::open(dir / "missing.pt"), viscpm::NotFound);
   EXPECT_THROW(TensorSource::open(dir), viscpm::InvalidArgument);

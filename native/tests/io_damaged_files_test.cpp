@@ -22,6 +22,8 @@
 #include "io/zip_archive.h"
 #include "test_support.h"
 
+#include <unistd.h>
+
 namespace {
 
 using Bytes = std::string;
@@ -32,8 +34,10 @@ Bytes slurp(const std::filesystem::path& path) {
   return Bytes(std::istreambuf_iterator<char>(in), {});
 }
 
+// One folder per process: CTest runs these tests as parallel processes, and a file one of
+// them truncates while another has it memory-mapped would kill the reader with SIGBUS.
 std::filesystem::path temp_file(const std::string& name) {
-  auto dir = std::filesystem::path(::testing::TempDir()) / "io_damaged";
+  auto dir = std::filesystem::path(::testing::TempDir()) / ("io_damaged_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   return dir / name;
 }

@@ -13,6 +13,7 @@
 #include "io/tensor_source.h"
 #include "io/writers_internal.h"
 #include "test_support.h"
+#include <unistd.h>
 
 namespace {
 
@@ -20,7 +21,7 @@ using viscpm::io::TensorSource;
 using Named = std::vector<std::pair<std::string, at::Tensor>>;
 
 std::filesystem::path temp_dir() {
-  auto dir = std::filesystem::path(::testing::TempDir()) / "io_roundtrip";
+  auto dir = std::filesystem::path(::testing::TempDir()) / ("io_roundtrip_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   return dir;
 }
