@@ -142,6 +142,37 @@ class PaintIT {
     assertTrue(e.getMessage().contains("unet") || e.getMessage().contains("config.json"), e.getMessage());
   }
 
+  /** A UNet config whose widths do not fit the checkpoint, and a VAE file missing: typed and named. */
+  @Test
+  void mismatchedConfigsAreFormatErrors(@TempDir Path dir) throws Exception {
+    Path src = Fixtures.resolve("models/paint");
+    Path copy = dir.resolve("m");
+    copyTree(src, copy);
+    Path unetConfig = copy.resolve("stabilityai/stable-diffusion-2-1-base/unet/config.json");
+    com.fasterxml.jackson.databind.node.ObjectNode cfg =
+        (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(unetConfig.toFile());
+    cfg.put("cross_attention_dim", cfg.path("cross_attention_dim").asInt() * 2);
+    Files.delete(unetConfig);
+    JSON.writeValue(unetConfig.toFile(), cfg);
+    ai.viscpm.FormatException e = assertThrows(ai.viscpm.FormatException.class,
+        () -> PaintModel.load(copy, null, Fixtures.resolve("vocab/bee.txt"), ModelOptions.defaults()));
+    assertTrue(e.getMessage().length() > 20, e.getMessage());
+    Files.delete(copy.resolve("stabilityai/stable-diffusion-2-1-base/vae/diffusion_pytorch_model.safetensors"));
+    ResourceNotFoundException missing = assertThrows(ResourceNotFoundException.class,
+        () -> PaintModel.load(copy, null, Fixtures.resolve("vocab/bee.txt"), ModelOptions.defaults()));
+    assertTrue(missing.getMessage().contains("vae"), missing.getMessage());
+  }
+
+  private static void copyTree(Path from, Path to) throws java.io.IOException {
+    try (var paths = Files.walk(from)) {
+      for (Path p : (Iterable<Path>) paths::iterator) {
+        Path target = to.resolve(from.relativize(p).toString());
+        if (Files.isDirectory(p)) Files.createDirectories(target);
+        else Files.copy(p, target);
+      }
+    }
+  }
+
   @Test
   void demoModelRoundTrip(@TempDir Path dir) throws Exception {
     PaintModel.writeDemoModel(dir);
