@@ -1,7 +1,6 @@
 // Built with the generate component (VISCPM_HAS_GENERATE); partial developer builds leave it out.
 #if VISCPM_HAS_GENERATE
 #include <atomic>
-#include <filesystem>
 
 #include <nlohmann/json.hpp>
 
@@ -110,27 +109,16 @@ viscpm_status viscpm_chat_model_load_files(const char* model_dir, const char* ch
     if (!out) throw viscpm::InvalidArgument("output handle pointer is null");
     *out = nullptr;
     auto given = [](const char* s) { return s && *s; };
-    namespace fs = std::filesystem;
-    fs::path dir = given(model_dir) ? fs::path(model_dir) : fs::path();
     gen::ChatModelPaths paths;
-    if (!given(checkpoint) && !dir.empty()) {
-      paths = gen::ChatModelPaths::from_directory(dir);
-    } else if (!given(checkpoint)) {
-      throw viscpm::InvalidArgument("give a model directory or a checkpoint file");
-    } else {
-      paths.checkpoint = checkpoint;
-      auto first_existing = [&](std::initializer_list<const char*> names) {
-        for (auto n : names)
-          if (!dir.empty() && fs::exists(dir / n)) return dir / n;
-        return dir.empty() ? fs::path(*names.begin()) : dir / *names.begin();
-      };
-      paths.cpm_bee_config = first_existing({"cpm-bee.json", "config/cpm-bee-10b.json"});
-      if (!dir.empty() && fs::exists(dir / "beit3.json")) paths.beit3_config = dir / "beit3.json";
-      paths.vocabulary = first_existing({"vocab/bee.txt", "bee.txt"});
-    }
+    if (given(checkpoint)) paths.checkpoint = checkpoint;
     if (given(cpm_bee_config)) paths.cpm_bee_config = cpm_bee_config;
     if (given(beit3_config)) paths.beit3_config = beit3_config;
     if (given(vocabulary)) paths.vocabulary = vocabulary;
+    if (given(model_dir)) {
+      paths = gen::ChatModelPaths::from_directory(model_dir, paths);
+    } else if (paths.checkpoint.empty() || paths.cpm_bee_config.empty() || paths.vocabulary.empty()) {
+      throw viscpm::InvalidArgument("give a model directory, or the checkpoint, CPM-Bee config and vocabulary files");
+    }
     paths.check_exist();
     viscpm_model_params p = params ? *params : viscpm_model_default_params();
     apply_threads(p);

@@ -3,7 +3,6 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 
 #include <nlohmann/json.hpp>
 
@@ -66,43 +65,10 @@ viscpm_status viscpm_paint_model_load(const char* model_dir, const char* checkpo
     if (!out) throw viscpm::InvalidArgument("output handle pointer is null");
     *out = nullptr;
     if (!model_dir || !*model_dir) throw viscpm::InvalidArgument("model directory is empty");
-    namespace fs = std::filesystem;
-    fs::path dir = model_dir;
-    auto given = [](const char* s) { return s && *s; };
-    diff::PaintModelPaths paths;
-    if (!given(checkpoint) && !given(vocabulary)) {
-      paths = diff::PaintModelPaths::from_directory(dir);
-    } else {
-      // Explicit files replace what the directory lookup would find; the rest comes from dir.
-      if (!fs::is_directory(dir)) throw viscpm::NotFound("VisCPM-Paint model directory " + dir.string() + " does not exist");
-      fs::path sd = fs::exists(dir / "stabilityai/stable-diffusion-2-1-base") ? dir / "stabilityai/stable-diffusion-2-1-base" : dir;
-      paths.checkpoint = given(checkpoint) ? fs::path(checkpoint) : fs::path();
-      paths.cpm_bee_config = fs::exists(dir / "cpm-bee.json") ? dir / "cpm-bee.json" : dir / "config/cpm-bee-10b.json";
-      paths.vocabulary = given(vocabulary) ? fs::path(vocabulary)
-                                           : (fs::exists(dir / "vocab/bee.txt") ? dir / "vocab/bee.txt" : dir / "bee.txt");
-      paths.unet_config = sd / "unet/config.json";
-      paths.vae_config = sd / "vae/config.json";
-      paths.vae_weights = fs::exists(sd / "vae/diffusion_pytorch_model.safetensors")
-                              ? sd / "vae/diffusion_pytorch_model.safetensors"
-                              : sd / "vae/diffusion_pytorch_model.bin";
-      paths.scheduler_config = sd / "scheduler/scheduler_config.json";
-      if (paths.checkpoint.empty()) {
-        // Find the checkpoint as the directory lookup does, ignoring the (missing) vocabulary.
-        for (const char* pattern : {"viscpm_paint", "pytorch_model"}) {
-          for (const auto& e : fs::directory_iterator(dir)) {
-            auto name = e.path().filename().string();
-            if (name.rfind(pattern, 0) == 0 && (e.path().extension() == ".pt" || e.path().extension() == ".bin" ||
-                                                 e.path().extension() == ".safetensors")) {
-              if (!paths.checkpoint.empty())
-                throw viscpm::InvalidArgument("several checkpoints in " + dir.string() + ": name one explicitly");
-              paths.checkpoint = e.path();
-            }
-          }
-          if (!paths.checkpoint.empty()) break;
-        }
-        if (paths.checkpoint.empty()) throw viscpm::NotFound("no VisCPM-Paint checkpoint in " + dir.string());
-      }
-    }
+    diff::PaintModelPaths given;
+    if (checkpoint && *checkpoint) given.checkpoint = checkpoint;
+    if (vocabulary && *vocabulary) given.vocabulary = vocabulary;
+    auto paths = diff::PaintModelPaths::from_directory(model_dir, given);
     paths.check_exist();
     viscpm_model_params p = params ? *params : viscpm_model_default_params();
     apply_threads(p);

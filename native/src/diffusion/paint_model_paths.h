@@ -28,7 +28,8 @@ struct PaintModelPaths {
   //                     preference)
   // NotFound names the missing directory/file (and what was looked for); InvalidArgument
   // when several checkpoints match or `dir` is not a directory.
-  static PaintModelPaths from_directory(const std::filesystem::path& dir);
+  // Fields already set in `given` are taken as they are and not looked for.
+  static PaintModelPaths from_directory(const std::filesystem::path& dir, const PaintModelPaths& given = {});
 
   // NotFound naming the first path that does not exist; InvalidArgument for an empty path.
   void check_exist() const;

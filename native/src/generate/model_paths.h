@@ -20,7 +20,8 @@ struct ChatModelPaths {
   //   vocabulary      vocab/bee.txt, else bee.txt
   // NotFound names the missing directory/file (and what was looked for); InvalidArgument
   // when several checkpoints match or `dir` is not a directory.
-  static ChatModelPaths from_directory(const std::filesystem::path& dir);
+  // Fields already set in `given` are taken as they are and not looked for.
+  static ChatModelPaths from_directory(const std::filesystem::path& dir, const ChatModelPaths& given = {});
 
   // NotFound naming the first file that does not exist (beit3_config only when set).
   void check_exist() const;
