@@ -11,7 +11,7 @@
 namespace viscpm::diffusion::detail {
 namespace {
 
-class EulerScheduler final : public Scheduler {
+class EulerScheduler final : public SigmaSpaceScheduler {
  public:
   explicit EulerScheduler(const SchedulerConfig& config) {
     auto params = beta_params();
@@ -29,30 +29,15 @@ class EulerScheduler final : public Scheduler {
     prediction_type_ = read.choice("prediction_type", {"epsilon", "v_prediction", "sample", "original_sample"});
     interpolation_type_ = read.choice("interpolation_type", {"linear", "log_linear"});
     use_karras_sigmas_ = read.boolean("use_karras_sigmas");
-    train_sigmas_ = training_sigmas(alphas_cumprod_values_);
-    init_noise_sigma_ = *std::max_element(train_sigmas_.begin(), train_sigmas_.end());
+    init_sigmas();
   }
 
   std::string name() const override { return "euler"; }
   std::string class_name() const override { return "EulerDiscreteScheduler"; }
-  double init_noise_sigma() const override { return init_noise_sigma_; }
-
-  std::optional<at::Tensor> sigmas() const override {
-    if (sigmas_.empty()) return std::nullopt;
-    return at::tensor(sigmas_, at::TensorOptions().dtype(at::kFloat));
-  }
-
-  at::Tensor scale_model_input(const at::Tensor& sample, double timestep) const override {
-    timesteps();  // throws before set_timesteps
-    const float sigma = sigmas_[static_cast<size_t>(index_of(timestep))];
-    return sample / sqrt32(sigma * sigma + 1.0f);
-  }
 
  protected:
   at::Tensor compute_timesteps(int64_t n) override {
-    EulerSchedule schedule = euler_schedule(train_sigmas_, n, interpolation_type_, use_karras_sigmas_);
-    sigmas_ = std::move(schedule.sigmas);
-    return at::tensor(schedule.timesteps, at::TensorOptions().dtype(at::kDouble));
+    return set_sigma_schedule(n, interpolation_type_, use_karras_sigmas_);
   }
 
   StepOutput do_step(const at::Tensor& model_output, double timestep, const at::Tensor& sample_in,
@@ -73,15 +58,11 @@ class EulerScheduler final : public Scheduler {
       sample = sample + eps * sqrt32(sigma_hat * sigma_hat - sigma * sigma);
     }
 
-    at::Tensor pred_original_sample;
-    if (prediction_type_ == "epsilon") {
-      pred_original_sample = sample - sigma_hat * model_output;
-    } else if (prediction_type_ == "v_prediction") {
-      const float sigma_sq_1 = sigma * sigma + 1.0f;
-      pred_original_sample = model_output * (-sigma / sqrt32(sigma_sq_1)) + (sample / sigma_sq_1);
-    } else {  // sample / original_sample
-      pred_original_sample = model_output;
-    }
+    // v0.15.0 scales epsilon by sigma_hat but v by sigma.
+    at::Tensor pred_original_sample =
+        prediction_type_ == "epsilon"        ? predict_original(model_output, sample, sigma_hat, false)
+        : prediction_type_ == "v_prediction" ? predict_original(model_output, sample, sigma, true)
+                                             : model_output;  // sample / original_sample
     at::Tensor derivative = (sample - pred_original_sample) / sigma_hat;
     const float dt = sigmas_[i + 1] - sigma_hat;
     at::Tensor prev_sample = sample + derivative * dt;
@@ -91,8 +72,6 @@ class EulerScheduler final : public Scheduler {
  private:
   std::string prediction_type_, interpolation_type_;
   bool use_karras_sigmas_ = false;
-  std::vector<float> train_sigmas_, sigmas_;
-  float init_noise_sigma_ = 1.0f;
 };
 
 }  // namespace

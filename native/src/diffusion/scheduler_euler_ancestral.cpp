@@ -10,7 +10,7 @@
 namespace viscpm::diffusion::detail {
 namespace {
 
-class EulerAncestralScheduler final : public Scheduler {
+class EulerAncestralScheduler final : public SigmaSpaceScheduler {
  public:
   explicit EulerAncestralScheduler(const SchedulerConfig& config) {
     auto params = beta_params();
@@ -27,30 +27,15 @@ class EulerAncestralScheduler final : public Scheduler {
                         "(nor in diffusers v0.15.0)");
     }
     v_prediction_ = prediction == "v_prediction";
-    train_sigmas_ = training_sigmas(alphas_cumprod_values_);
-    init_noise_sigma_ = *std::max_element(train_sigmas_.begin(), train_sigmas_.end());
+    init_sigmas();
   }
 
   std::string name() const override { return "euler_ancestral"; }
   std::string class_name() const override { return "EulerAncestralDiscreteScheduler"; }
-  double init_noise_sigma() const override { return init_noise_sigma_; }
-
-  std::optional<at::Tensor> sigmas() const override {
-    if (sigmas_.empty()) return std::nullopt;
-    return at::tensor(sigmas_, at::TensorOptions().dtype(at::kFloat));
-  }
-
-  at::Tensor scale_model_input(const at::Tensor& sample, double timestep) const override {
-    timesteps();  // throws before set_timesteps
-    const float sigma = sigmas_[static_cast<size_t>(index_of(timestep))];
-    return sample / sqrt32(sigma * sigma + 1.0f);
-  }
 
  protected:
   at::Tensor compute_timesteps(int64_t n) override {
-    EulerSchedule schedule = euler_schedule(train_sigmas_, n, "linear", /*use_karras_sigmas=*/false);
-    sigmas_ = std::move(schedule.sigmas);
-    return at::tensor(schedule.timesteps, at::TensorOptions().dtype(at::kDouble));
+    return set_sigma_schedule(n, "linear", /*use_karras_sigmas=*/false);
   }
 
   StepOutput do_step(const at::Tensor& model_output, double timestep, const at::Tensor& sample,
@@ -58,13 +43,7 @@ class EulerAncestralScheduler final : public Scheduler {
     check_step_inputs(model_output, sample, false);
     const size_t i = static_cast<size_t>(index_of(timestep));
     const float sigma = sigmas_[i];
-    at::Tensor pred_original_sample;
-    if (!v_prediction_) {
-      pred_original_sample = sample - sigma * model_output;
-    } else {
-      const float sigma_sq_1 = sigma * sigma + 1.0f;
-      pred_original_sample = model_output * (-sigma / sqrt32(sigma_sq_1)) + (sample / sigma_sq_1);
-    }
+    at::Tensor pred_original_sample = predict_original(model_output, sample, sigma, v_prediction_);
     const float sigma_from = sigmas_[i], sigma_to = sigmas_[i + 1];
     const float from_sq = sigma_from * sigma_from, to_sq = sigma_to * sigma_to;
     const float sigma_up = sqrt32(to_sq * (from_sq - to_sq) / from_sq);
@@ -79,8 +58,6 @@ class EulerAncestralScheduler final : public Scheduler {
 
  private:
   bool v_prediction_ = false;
-  std::vector<float> train_sigmas_, sigmas_;
-  float init_noise_sigma_ = 1.0f;
 };
 
 }  // namespace

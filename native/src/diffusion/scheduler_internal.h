@@ -87,6 +87,28 @@ at::Tensor threshold_sample(const at::Tensor& sample, double ratio, double max_v
 // Shape check of step() inputs (model output may carry 2x channels for learned variances).
 void check_step_inputs(const at::Tensor& model_output, const at::Tensor& sample, bool allow_double_channels);
 
+// What the two Euler classes share: training sigmas and init_noise_sigma fixed at
+// construction, the inference sigmas of set_timesteps, input scaling 1 / sqrt(sigma² + 1)
+// and the x0 prediction from epsilon or v.
+class SigmaSpaceScheduler : public Scheduler {
+ public:
+  double init_noise_sigma() const override { return init_noise_sigma_; }
+  std::optional<at::Tensor> sigmas() const override;
+  at::Tensor scale_model_input(const at::Tensor& sample, double timestep) const override;
+
+ protected:
+  // After init_noise_schedule(): the training sigmas and the initial noise sigma.
+  void init_sigmas();
+  // Fills sigmas_ and returns the float64 timesteps.
+  at::Tensor set_sigma_schedule(int64_t n, const std::string& interpolation, bool use_karras_sigmas);
+  // x0 from the model output at `sigma` (epsilon or v-prediction).
+  static at::Tensor predict_original(const at::Tensor& model_output, const at::Tensor& sample, float sigma,
+                                     bool v_prediction);
+
+  std::vector<float> train_sigmas_, sigmas_;
+  float init_noise_sigma_ = 1.0f;
+};
+
 // The six classes (one file each).
 std::unique_ptr<Scheduler> make_ddpm_scheduler(const SchedulerConfig& config);
 std::unique_ptr<Scheduler> make_ddim_scheduler(const SchedulerConfig& config);

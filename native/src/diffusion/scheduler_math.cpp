@@ -171,4 +171,34 @@ void check_step_inputs(const at::Tensor& model_output, const at::Tensor& sample,
   throw InvalidArgument(message.str());
 }
 
+std::optional<at::Tensor> SigmaSpaceScheduler::sigmas() const {
+  if (sigmas_.empty()) return std::nullopt;
+  return at::tensor(sigmas_, at::TensorOptions().dtype(at::kFloat));
+}
+
+at::Tensor SigmaSpaceScheduler::scale_model_input(const at::Tensor& sample, double timestep) const {
+  timesteps();  // throws before set_timesteps
+  const float sigma = sigmas_[static_cast<size_t>(index_of(timestep))];
+  return sample / sqrt32(sigma * sigma + 1.0f);
+}
+
+void SigmaSpaceScheduler::init_sigmas() {
+  train_sigmas_ = training_sigmas(alphas_cumprod_values_);
+  init_noise_sigma_ = *std::max_element(train_sigmas_.begin(), train_sigmas_.end());
+}
+
+at::Tensor SigmaSpaceScheduler::set_sigma_schedule(int64_t n, const std::string& interpolation,
+                                                   bool use_karras_sigmas) {
+  EulerSchedule schedule = euler_schedule(train_sigmas_, n, interpolation, use_karras_sigmas);
+  sigmas_ = std::move(schedule.sigmas);
+  return at::tensor(schedule.timesteps, at::TensorOptions().dtype(at::kDouble));
+}
+
+at::Tensor SigmaSpaceScheduler::predict_original(const at::Tensor& model_output, const at::Tensor& sample, float sigma,
+                                                 bool v_prediction) {
+  if (!v_prediction) return sample - sigma * model_output;
+  const float sigma_sq_1 = sigma * sigma + 1.0f;
+  return model_output * (-sigma / sqrt32(sigma_sq_1)) + (sample / sigma_sq_1);
+}
+
 }  // namespace viscpm::diffusion::detail
