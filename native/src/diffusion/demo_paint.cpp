@@ -5,6 +5,9 @@
 #include "diffusion/demo_paint.h"
 
 #include "common/error.h"
+#include "io/text.h"
+
+#include <algorithm>
 #include "cpmbee/model.h"
 #include "diffusion/trans_block.h"
 #include "diffusion/unet.h"
@@ -27,23 +30,6 @@ namespace {
 namespace fs = std::filesystem;
 using ordered_json = nlohmann::ordered_json;
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
-
-void write_text(const fs::path& path, const std::string& text) {
-  std::error_code ec;
-  fs::create_directories(path.parent_path(), ec);
-  if (ec) throw IoError("cannot create " + path.parent_path().string() + ": " + ec.message());
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw IoError("cannot write " + path.string());
-  out << text;
-  out.close();
-  if (!out) throw IoError("cannot write " + path.string());
-}
-
-int64_t line_count(const std::string& text) {
-  int64_t n = 0;
-  for (char c : text) n += c == '\n';
-  return n;
-}
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -206,7 +192,7 @@ PaintModelPaths write_demo_paint_model(const fs::path& dir, const DemoPaintOptio
   c10::InferenceMode guard;
 
   const std::string vocabulary = generate::demo_vocabulary_text();
-  const cpmbee::CpmBeeConfig llm_config = demo_paint_cpm_bee_config(line_count(vocabulary));
+  const cpmbee::CpmBeeConfig llm_config = demo_paint_cpm_bee_config(static_cast<int64_t>(std::count(vocabulary.begin(), vocabulary.end(), '\n')));
   const ordered_json unet_json = demo_paint_unet_config(), vae_json = demo_paint_vae_config();
   const UnetConfig unet_config = UnetConfig::from_json(nlohmann::json::parse(unet_json.dump()), "demo unet config");
   const VaeConfig vae_config = VaeConfig::from_json(nlohmann::json::parse(vae_json.dump()), "demo vae config");
@@ -253,11 +239,11 @@ PaintModelPaths write_demo_paint_model(const fs::path& dir, const DemoPaintOptio
   paths.vae_weights = sd / "vae" / "diffusion_pytorch_model.safetensors";
   paths.scheduler_config = sd / "scheduler" / "scheduler_config.json";
 
-  write_text(paths.cpm_bee_config, llm_config.to_json().dump(2) + "\n");
-  write_text(paths.vocabulary, vocabulary);
-  write_text(paths.unet_config, unet_json.dump(2) + "\n");
-  write_text(paths.vae_config, vae_json.dump(2) + "\n");
-  write_text(paths.scheduler_config, demo_paint_scheduler_config().dump(2) + "\n");
+  io::write_text_file(paths.cpm_bee_config, llm_config.to_json().dump(2) + "\n");
+  io::write_text_file(paths.vocabulary, vocabulary);
+  io::write_text_file(paths.unet_config, unet_json.dump(2) + "\n");
+  io::write_text_file(paths.vae_config, vae_json.dump(2) + "\n");
+  io::write_text_file(paths.scheduler_config, demo_paint_scheduler_config().dump(2) + "\n");
   io::save_torch_zip(paths.checkpoint, checkpoint);
   io::save_safetensors(paths.vae_weights, stored_as(std::move(vae_weights), options.diffusion_dtype), {{"format", "pt"}});
   return paths;

@@ -1,6 +1,9 @@
 #include "generate/demo_chat.h"
 
 #include "common/error.h"
+#include "io/text.h"
+
+#include <algorithm>
 #include "cpmbee/model.h"
 #include "io/tensor_source.h"
 #include "vision/vision_encoder.h"
@@ -15,20 +18,6 @@ namespace viscpm::generate {
 namespace {
 
 namespace fs = std::filesystem;
-
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw IoError("cannot write " + path.string());
-  out << text;
-  out.close();
-  if (!out) throw IoError("cannot write " + path.string());
-}
-
-int64_t line_count(const std::string& text) {
-  int64_t n = 0;
-  for (char c : text) n += c == '\n';
-  return n;
-}
 
 // Random vision weights: weight matrices/kernels ~ N(0, 1/fan_in), norm scales ~ 1, small
 // biases and embeddings, so activations stay O(1).
@@ -80,7 +69,7 @@ ChatModelPaths write_demo_chat_model(const fs::path& dir, const DemoChatOptions&
   c10::InferenceMode guard;
 
   const std::string vocabulary = demo_vocabulary_text();
-  const cpmbee::CpmBeeConfig llm_config = demo_cpm_bee_config(line_count(vocabulary));
+  const cpmbee::CpmBeeConfig llm_config = demo_cpm_bee_config(static_cast<int64_t>(std::count(vocabulary.begin(), vocabulary.end(), '\n')));
   const vision::Beit3Config vision_config = demo_beit3_config();
 
   cpmbee::CpmBee llm(llm_config, at::kFloat, at::kCPU);
@@ -114,9 +103,9 @@ ChatModelPaths write_demo_chat_model(const fs::path& dir, const DemoChatOptions&
   paths.beit3_config = dir / "beit3.json";
   paths.vocabulary = dir / "vocab" / "bee.txt";
   io::save_torch_zip(paths.checkpoint, tensors);
-  write_text(paths.cpm_bee_config, llm_config.to_json().dump(2) + "\n");
-  write_text(paths.beit3_config, vision_config.to_json().dump(2) + "\n");
-  write_text(paths.vocabulary, vocabulary);
+  io::write_text_file(paths.cpm_bee_config, llm_config.to_json().dump(2) + "\n");
+  io::write_text_file(paths.beit3_config, vision_config.to_json().dump(2) + "\n");
+  io::write_text_file(paths.vocabulary, vocabulary);
   return paths;
 }
 

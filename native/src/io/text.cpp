@@ -1,6 +1,9 @@
 #include "io/text.h"
 
 #include <cstdint>
+#include <fstream>
+
+#include "common/error.h"
 
 namespace viscpm::io {
 
@@ -46,6 +49,17 @@ std::string printable(std::string_view text) {
     }
   }
   return out;
+}
+
+void write_text_file(const std::filesystem::path& path, const std::string& text) {
+  std::error_code ec;
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+  if (ec) throw IoError("cannot create " + path.parent_path().string() + ": " + ec.message());
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw IoError("cannot write " + path.string());
+  out << text;
+  out.close();
+  if (!out) throw IoError("cannot write " + path.string());
 }
 
 }  // namespace viscpm::io

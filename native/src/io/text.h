@@ -2,6 +2,7 @@
 // valid, printable UTF-8.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -10,5 +11,8 @@ namespace viscpm::io {
 bool is_valid_utf8(std::string_view text);
 // Control characters and bytes that are not valid UTF-8 become '?'.
 std::string printable(std::string_view text);
+
+// Writes `text` to `path` (binary, replacing it), creating the parent folders; IoError on failure.
+void write_text_file(const std::filesystem::path& path, const std::string& text);
 
 }  // namespace viscpm::io
