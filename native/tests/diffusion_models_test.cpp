@@ -40,18 +40,8 @@ nlohmann::json tiny_unet_json() {
 }
 
 // A scratch folder removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() /
-           ("viscpm_diffusion_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+struct TempDir : viscpm::testing::ScratchDir {
+  TempDir() : ScratchDir("viscpm_diffusion_test") {}
 };
 
 UnetModel tiny_unet(const UnetLoadOptions& options = {}) {

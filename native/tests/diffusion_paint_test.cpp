@@ -69,18 +69,8 @@ PaintRequest small_request(uint64_t seed = 7) {
 bool same_bytes(const at::Tensor& a, const at::Tensor& b) { return a.sizes() == b.sizes() && at::equal(a, b); }
 
 // A scratch folder removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() /
-           ("viscpm_paint_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+struct TempDir : viscpm::testing::ScratchDir {
+  TempDir() : ScratchDir("viscpm_paint_test") {}
 };
 
 void link_file(const fs::path& target, const fs::path& link_path) {

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -11,6 +14,24 @@
 #include "parity/parity.h"
 
 namespace viscpm::testing {
+
+// A scratch folder unique to this process and object, removed at the end of the test (CTest
+// runs suites as parallel processes).
+struct ScratchDir {
+  std::filesystem::path path;
+  explicit ScratchDir(const std::string& tag = "viscpm_test") {
+    static std::atomic<int> counter{0};
+    path = std::filesystem::temp_directory_path() /
+           (tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    std::filesystem::create_directories(path);
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+};
 
 // The golden fixtures live beside the checkout (../shared/fixtures); VISCPM_FIXTURES_DIR
 // overrides. Missing fixtures fail loudly: they are data the project reads, not commits.
