@@ -15,12 +15,13 @@
 #include <string>
 
 #include "cpmbee/model.h"
-#include "generate/chat_model.h"
-#include "generate/demo_chat.h"
+#include "pipelines/chat/chat_model.h"
+#include "testkit/demo/demo_chat.h"
 #include "vision/vision_encoder.h"
 
 using Clock = std::chrono::steady_clock;
-namespace gen = viscpm::generate;
+namespace chat = viscpm::chat;
+namespace decoding = viscpm::decoding;
 
 namespace {
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -59,8 +60,8 @@ int main(int argc, char** argv) {
   std::printf("random bf16 BEiT-3 large + CPM-Bee 10B: %.1f s, peak RSS %.2f GiB\n", seconds_since(t), peak_rss_gib());
   std::fflush(stdout);
 
-  auto model = gen::ChatModel::assemble(tokenizer, vision, llm);
-  auto rgb = gen::demo_image_rgb(320, 240);
+  auto model = chat::ChatModel::assemble(tokenizer, vision, llm);
+  auto rgb = viscpm::testkit::demo_image_rgb(320, 240);
   auto image = viscpm::vision::Image::wrap_packed(rgb.data(), rgb.size(), 320, 240, viscpm::vision::PixelFormat::kRGB);
   t = Clock::now();
   auto session = model->start_session(image.view());
@@ -68,11 +69,11 @@ int main(int argc, char** argv) {
               peak_rss_gib());
   std::fflush(stdout);
 
-  gen::GenerationConfig config;  // beam search, 3 beams, the released settings
+  decoding::GenerationConfig config;  // beam search, 3 beams, the released settings
   config.max_length = max_length;
   int pieces = 0;
   Clock::time_point first;
-  gen::GenerationCallbacks callbacks;
+  decoding::GenerationCallbacks callbacks;
   callbacks.on_text = [&](const std::string&) {
     if (pieces++ == 0) first = Clock::now();
   };

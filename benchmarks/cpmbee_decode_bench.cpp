@@ -11,12 +11,23 @@
 // usage: cpmbee_decode_bench [--fixtures DIR] [--steps N] [--warmup N] [--prompt N]
 //                            [--beams N] [--threads N] [--only tiny|mid] [--dtype fp32|bf16|fp16]
 #include "cpmbee/model.h"
-#include "cpmbee/reference.h"
-#include "cpmbee/small_batch_gemm.h"
+#include "testkit/reference/cpmbee_reference.h"
+#include "kernels/cpu/small_batch_gemm.h"
 #include "io/tensor_source.h"
 
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/Generator.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/div.h>
+#include <ATen/ops/from_blob.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/linear.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/randint.h>
+#include <ATen/ops/tensor.h>
+#include <ATen/ops/zeros.h>
 
 #include <algorithm>
 #include <chrono>

@@ -6,10 +6,19 @@
 //
 // usage: cpmbee_fullsize [config.json] [--prompt N] [--steps N] [--beams N] [--threads N]
 #include "cpmbee/model.h"
-#include "cpmbee/small_batch_gemm.h"
+#include "kernels/cpu/small_batch_gemm.h"
 
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/div.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/isfinite.h>
+#include <ATen/ops/linear.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/randint.h>
+#include <ATen/ops/tensor.h>
+#include <ATen/ops/zeros.h>
 #include <sys/resource.h>
 
 #include <chrono>

@@ -13,9 +13,13 @@
 //       ~/.cache/viscpm/bytedeco-2.10.0-1.5.13/lib/libtorch_cpu.so ~/.cache/viscpm/bytedeco-2.10.0-1.5.13/lib/libc10.so
 // Run from the repository root:
 //   build/sd/sd_fullsize [--dtype fp32|bf16] [--out benchmarks/results/sd_fullsize_cpu.txt]
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/Generator.h>
+#include <ATen/ops/isfinite.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/scalar_tensor.h>
 #include <c10/core/InferenceMode.h>
 #include <sys/resource.h>
 
@@ -39,7 +43,7 @@ double peak_rss_gib() {
 }
 
 // Random weights with a sane scale: norms at identity, everything else N(0, 0.02^2).
-void randomize(torch::nn::Module& module, uint64_t seed) {
+void randomize(viscpm::nn::Module& module, uint64_t seed) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   for (auto& item : module.named_parameters()) {
     at::Tensor p = item.value();

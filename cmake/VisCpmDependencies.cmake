@@ -194,6 +194,12 @@ function(_viscpm_setup_bytedeco_opencv)
 
   add_library(viscpm_opencv INTERFACE)
   target_include_directories(viscpm_opencv SYSTEM INTERFACE "${root}/include")
+  # libopencv_core needs libopenblas.so.0 and its RUNPATH cannot find it: link it first, so a
+  # program loads it (from VISCPM_TORCH_LIB_DIR, by its rpath) before OpenCV asks for it.
+  if(EXISTS "${VISCPM_TORCH_LIB_DIR}/libopenblas.so.0")
+    target_link_libraries(viscpm_opencv INTERFACE
+      -Wl,--push-state,--no-as-needed "${VISCPM_TORCH_LIB_DIR}/libopenblas.so.0" -Wl,--pop-state)
+  endif()
   foreach(module IN LISTS modules)
     set(lib "${root}/lib/libopencv_${module}.so.${VISCPM_OPENCV_SOVERSION}")
     add_library(viscpm_opencv_${module} SHARED IMPORTED GLOBAL)

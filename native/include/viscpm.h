@@ -50,9 +50,14 @@ VISCPM_API const char* viscpm_last_error(void);
 VISCPM_API const char* viscpm_version(void);
 /* Version of the LibTorch the library runs on (queried from LibTorch at run time). */
 VISCPM_API const char* viscpm_torch_version(void);
-/* Intra-op threads of LibTorch's CPU backend; 0 leaves the default. */
+/* CPU threads of the runtime that every model in the process shares: LibTorch's intra-op
+ * pool (OpenMP) and the BLAS pool are set together. 0 = one per logical CPU (LibTorch's
+ * default); counts above the machine's logical CPUs are clamped to them (the effective
+ * count is what viscpm_get_num_threads reports). Negative counts are VISCPM_INVALID_ARGUMENT. */
 VISCPM_API viscpm_status viscpm_set_num_threads(int num_threads);
 VISCPM_API int viscpm_get_num_threads(void);
+/* Logical CPUs of this machine (the most threads viscpm_set_num_threads gives). */
+VISCPM_API int viscpm_hardware_threads(void);
 /* 1 if a CUDA device is usable by this build, else 0. */
 VISCPM_API int viscpm_cuda_available(void);
 
@@ -113,9 +118,16 @@ VISCPM_API int64_t viscpm_encoding_ext_count(const viscpm_encoding* encoding);
  * in bytes (text may contain NUL); NULL if out of range. */
 VISCPM_API const char* viscpm_encoding_ext_text(const viscpm_encoding* encoding, int64_t index,
                                                 int64_t* text_bytes_out);
-/* Pieces of `text` (the reference's tokenize) as a JSON array of strings; free with viscpm_string_free. */
+/* A list of UTF-8 strings (each may contain NUL: lengths are in bytes). */
+typedef struct viscpm_string_list viscpm_string_list;
+VISCPM_API int64_t viscpm_string_list_count(const viscpm_string_list* list);
+/* Entry `index` (owned by the list) and its length in bytes; NULL if out of range. */
+VISCPM_API const char* viscpm_string_list_get(const viscpm_string_list* list, int64_t index, int64_t* bytes_out);
+VISCPM_API void viscpm_string_list_free(viscpm_string_list* list);
+
+/* Pieces of `text` (the reference's tokenize). */
 VISCPM_API viscpm_status viscpm_tokenizer_tokenize(const viscpm_tokenizer* tokenizer, const char* text,
-                                                   int64_t text_bytes, char** pieces_json_out);
+                                                   int64_t text_bytes, viscpm_string_list** pieces_out);
 /* Text of `ids` (escaped: a literal '<' comes back as '<<'); ids >= vocab_size are looked up
  * in `ext_texts` (index id - vocab_size, each of ext_bytes[i] bytes). The result is
  * *text_bytes_out bytes long (it may contain NUL; a terminating NUL follows); free it with
@@ -127,6 +139,11 @@ VISCPM_API viscpm_status viscpm_tokenizer_decode(const viscpm_tokenizer* tokeniz
 
 /* ------------------------------------------------------------------ models */
 
+/* Enums cross the API by value. Each has a _COUNT, a name for every value and a parser
+ * (names are lower case, e.g. "bfloat16"; parsers accept upper case and '-' for '_' too):
+ * the one place where names and values are matched. *_name returns NULL out of range;
+ * *_parse returns VISCPM_INVALID_ARGUMENT (naming the accepted values) for an unknown name. */
+
 typedef enum viscpm_dtype {
   VISCPM_DTYPE_AUTO = 0, /* float32 on the CPU, float16 on CUDA (the reference's numerics) */
   VISCPM_DTYPE_FLOAT32 = 1,
@@ -134,11 +151,14 @@ typedef enum viscpm_dtype {
   VISCPM_DTYPE_FLOAT16 = 3,
   VISCPM_DTYPE_COUNT = 4
 } viscpm_dtype;
+VISCPM_API const char* viscpm_dtype_name(int32_t dtype);
+VISCPM_API viscpm_status viscpm_dtype_parse(const char* name, int32_t* dtype_out);
 
+/* Defaults come from viscpm_model_default_params() only. */
 typedef struct viscpm_model_params {
-  const char* device; /* "cpu" (default), "cuda" or "cuda:N" */
-  int32_t dtype;      /* viscpm_dtype */
-  int32_t num_threads; /* CPU intra-op threads, 0 = LibTorch's default */
+  const char* device;       /* "cpu" (default), "cuda" or "cuda:N" */
+  int32_t dtype;            /* viscpm_dtype */
+  int32_t verify_checksums; /* 1 (default): check the CRC-32 of every checkpoint record read */
 } viscpm_model_params;
 
 VISCPM_API viscpm_model_params viscpm_model_default_params(void);
@@ -151,6 +171,8 @@ typedef enum viscpm_pixel_format {
   VISCPM_PIXELS_BGRA = 3,
   VISCPM_PIXELS_COUNT = 4
 } viscpm_pixel_format;
+VISCPM_API const char* viscpm_pixel_format_name(int32_t format);
+VISCPM_API viscpm_status viscpm_pixel_format_parse(const char* name, int32_t* format_out);
 
 /* Called with UTF-8 text as it becomes final (streaming). Return 0 to go on, non-zero to cancel. */
 typedef int32_t (*viscpm_text_callback)(const char* text, void* user_data);
@@ -165,8 +187,11 @@ typedef enum viscpm_decoding {
   VISCPM_DECODE_SAMPLING = 2,    /* top-k / top-p with a seed */
   VISCPM_DECODE_COUNT = 3
 } viscpm_decoding;
+VISCPM_API const char* viscpm_decoding_name(int32_t decoding);
+VISCPM_API viscpm_status viscpm_decoding_parse(const char* name, int32_t* decoding_out);
 
-/* Defaults (viscpm_generation_default_params) are the released VisCPM-Chat settings. */
+/* Defaults (viscpm_generation_default_params, the only place they are written) are the
+ * released VisCPM-Chat settings. */
 typedef struct viscpm_generation_params {
   int32_t decoding;           /* viscpm_decoding */
   int32_t beam_size;          /* 3 */
@@ -214,28 +239,53 @@ VISCPM_API viscpm_status viscpm_chat_session_open_pixels(const viscpm_chat_model
                                                          int64_t row_stride, int32_t format,
                                                          viscpm_chat_session** out);
 VISCPM_API void viscpm_chat_session_free(viscpm_chat_session* session);
-/* One turn. `on_text` (optional) receives the answer as it becomes final. *turn_json_out
- * receives {"answer","token_ids","ended_with_eos","score","sum_logprobs","prompt_tokens",
- * "model_steps","encoded_image"}; free it with viscpm_string_free. A cancelled turn leaves the
- * history unchanged and returns VISCPM_CANCELLED. */
+/* What one chat turn produced; every pointer is owned by the turn (viscpm_chat_turn_free). */
+typedef struct viscpm_chat_turn {
+  const char* answer;       /* UTF-8 text for the user, NUL-terminated */
+  int64_t answer_bytes;     /* its length in bytes (it may contain NUL) */
+  const int32_t* token_ids; /* output ids of the chosen hypothesis, a final EOS included */
+  int64_t token_count;
+  int32_t ended_with_eos;   /* 0: cut by max_length */
+  double score;             /* beam search: sum_logprobs / length^length_penalty */
+  double sum_logprobs;
+  int64_t prompt_tokens;    /* tokens of the prompt fed to the model (image placeholders included) */
+  int64_t model_steps;      /* decode steps run after the prefill */
+  int32_t encoded_image;    /* 1: the vision encoder ran for this turn; 0: the session's states were reused */
+} viscpm_chat_turn;
+
+/* One turn. `on_text` (optional) receives the answer as it becomes final. A cancelled turn
+ * leaves the history unchanged and returns VISCPM_CANCELLED. */
 VISCPM_API viscpm_status viscpm_chat_session_ask(viscpm_chat_session* session, const char* question,
                                                  const viscpm_generation_params* params,
                                                  viscpm_text_callback on_text, void* user_data,
-                                                 char** turn_json_out);
+                                                 viscpm_chat_turn** turn_out);
+VISCPM_API void viscpm_chat_turn_free(viscpm_chat_turn* turn);
 /* Asks a running turn to stop (any thread); it ends with VISCPM_CANCELLED. */
 VISCPM_API void viscpm_chat_session_cancel(viscpm_chat_session* session);
 /* The history in the reference's format ("User: ...\nAI: ...\n"); free with viscpm_string_free. */
 VISCPM_API viscpm_status viscpm_chat_session_context(const viscpm_chat_session* session, char** context_out);
 
-/* Writes a tiny RANDOM VisCPM-Chat model (real checkpoint format, generated vocabulary) to dir. */
-VISCPM_API viscpm_status viscpm_demo_write_chat_model(const char* dir);
-
 /* ------------------------------------------------------------------ paint (VisCPM-Paint) */
 
+typedef enum viscpm_scheduler {
+  VISCPM_SCHEDULER_DDPM = 0, /* the reference's scheduler */
+  VISCPM_SCHEDULER_DDIM = 1,
+  VISCPM_SCHEDULER_PNDM = 2,
+  VISCPM_SCHEDULER_EULER = 3,
+  VISCPM_SCHEDULER_EULER_ANCESTRAL = 4,
+  VISCPM_SCHEDULER_DPMSOLVER_MULTISTEP = 5,
+  VISCPM_SCHEDULER_COUNT = 6
+} viscpm_scheduler;
+/* Canonical names ("ddpm", ..., "dpmsolver_multistep"); the parser also takes the aliases
+ * (diffusers class names such as "DDIMScheduler", "euler_a", "dpm++2m"). */
+VISCPM_API const char* viscpm_scheduler_name(int32_t scheduler);
+VISCPM_API viscpm_status viscpm_scheduler_parse(const char* name, int32_t* scheduler_out);
+
+/* Defaults come from viscpm_paint_default_params() only. */
 typedef struct viscpm_paint_params {
   const char* prompt;
   const char* negative_prompt; /* NULL or "" = none (the reference's default) */
-  const char* scheduler;       /* ddpm (default, the reference), ddim, pndm, euler, euler_ancestral, dpmsolver_multistep */
+  int32_t scheduler;           /* viscpm_scheduler (default DDPM) */
   int32_t width, height;       /* pixels, multiples of the model's size multiple; 0 = the model's default (512) */
   int32_t steps;               /* 50 */
   float guidance_scale;        /* 7.5 */
@@ -266,28 +316,8 @@ VISCPM_API int32_t viscpm_paint_default_size(const viscpm_paint_model* model);
 VISCPM_API viscpm_status viscpm_paint_generate(const viscpm_paint_model* model, const viscpm_paint_params* params,
                                                viscpm_progress_callback on_step, void* user_data, uint8_t* dst,
                                                int64_t capacity, uint64_t* seed_out);
-/* Scheduler names as a JSON array; free with viscpm_string_free. */
-VISCPM_API viscpm_status viscpm_paint_schedulers(char** names_json_out);
 
-/* Writes a tiny RANDOM VisCPM-Paint model (real formats and layout, generated vocabulary) to dir. */
-VISCPM_API viscpm_status viscpm_demo_write_paint_model(const char* dir);
-
-/* ------------------------------------------------------------------ golden cases */
-
-typedef struct viscpm_parity_suite viscpm_parity_suite;
-
-/* Opens a fixtures folder (its manifest.json). device: "cpu" or "cuda". */
-VISCPM_API viscpm_status viscpm_parity_open(const char* fixtures_dir, const char* device,
-                                            viscpm_parity_suite** out);
-VISCPM_API void viscpm_parity_free(viscpm_parity_suite* suite);
-VISCPM_API int64_t viscpm_parity_case_count(const viscpm_parity_suite* suite);
-/* Runs case `index`; *report_json_out receives a JSON object
- * {"name","kind","status":"PASS|FAIL|SKIP","summary","seconds","checks":[{"name","pass","worst","where","detail"}]}
- * to be freed with viscpm_string_free. */
-VISCPM_API viscpm_status viscpm_parity_run(viscpm_parity_suite* suite, int64_t index, char** report_json_out);
-/* Kinds this build implements, as a JSON array of strings (free with viscpm_string_free). */
-VISCPM_API viscpm_status viscpm_parity_kinds(char** kinds_json_out);
-
+/* Frees a string returned by the library (viscpm_tokenizer_decode, viscpm_chat_session_context). */
 VISCPM_API void viscpm_string_free(char* s);
 
 #ifdef __cplusplus

@@ -1,4 +1,7 @@
 // Bad configs and bad inputs raise the typed errors of common/error.h.
+#include <ATen/ops/tensor.h>
+#include <ATen/ops/zeros.h>
+
 #include "common/error.h"
 #include "cpmbee_test_support.h"
 #include "test_support.h"

@@ -1,9 +1,15 @@
 // The cached pass against the full forward and against the plain reference formulation,
 // on random small models: prefill + steps, beams, cache reorder.
-#include "cpmbee/reference.h"
+#include "testkit/reference/cpmbee_reference.h"
 #include "cpmbee_test_support.h"
 
 #include <c10/core/InferenceMode.h>
+#include <ATen/ops/equal.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/randint.h>
+#include <ATen/ops/tensor.h>
+#include <ATen/ops/zeros.h>
 
 using namespace viscpm::cpmbee;
 using namespace viscpm::cpmbee::testing;

@@ -1,6 +1,14 @@
 // Stable Diffusion UNet, VAE decoder and VisCPM-Paint trans block: golden cases, key
 // layouts, configuration parsing and rejection of bad input.
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/Generator.h>
+#include <ATen/ops/allclose.h>
+#include <ATen/ops/equal.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/scalar_tensor.h>
+#include <ATen/ops/tensor.h>
+#include <ATen/ops/zeros.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -8,7 +16,7 @@
 #include <fstream>
 
 #include "common/error.h"
-#include "diffusion/attention.h"
+#include "kernels/cpu/sdp_attention.h"
 #include "diffusion/timestep_embedding.h"
 #include "diffusion/trans_block.h"
 #include "diffusion/unet.h"

@@ -6,6 +6,15 @@
 #include "diffusion/scheduler.h"
 
 #include <c10/core/InferenceMode.h>
+#include <ATen/Context.h>
+#include <ATen/core/Generator.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/isfinite.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/sin.h>
+#include <ATen/ops/zeros.h>
+#include <ATen/ops/zeros_like.h>
 
 #include <cmath>
 #include <cstring>

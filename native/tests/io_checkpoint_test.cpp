@@ -1,11 +1,13 @@
 // Checkpoint reading and strict module loading on the fixture checkpoints.
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/equal.h>
+#include <ATen/ops/zeros.h>
 #include <c10/core/InferenceMode.h>
 
 #include <fstream>
 
 #include "common/error.h"
-#include "io/mirror_module.h"
+#include "testkit/mirror_module.h"
 #include "io/tensor_source.h"
 #include "test_support.h"
 #include <unistd.h>
@@ -108,7 +110,7 @@ TEST(IoCheckpoint, LoadModuleIsStrict) {
   auto module = viscpm::io::make_mirror_module(keys, at::kFloat);
   auto report = viscpm::io::load_module(*module, *source, {});
   EXPECT_EQ(report.loaded.size(), source->entries().size());
-  EXPECT_TRUE(at::equal(module->named_parameters()["query"], source->read("query")));
+  EXPECT_TRUE(at::equal(module->parameter("query"), source->read("query")));
 
   // A prefix selects one component and leaves the others alone.
   auto llm = viscpm::io::make_mirror_module(keys_of(*source, "llm.", true), at::kHalf);
@@ -116,7 +118,7 @@ TEST(IoCheckpoint, LoadModuleIsStrict) {
   llm_options.prefix = "llm.";
   report = viscpm::io::load_module(*llm, *source, llm_options);
   EXPECT_EQ(report.loaded.size(), keys_of(*source, "llm.").size());
-  EXPECT_EQ(llm->named_parameters()["input_embedding.weight"].scalar_type(), at::kHalf);
+  EXPECT_EQ(llm->parameter("input_embedding.weight").scalar_type(), at::kHalf);
 
   // Missing key: named, and nothing is copied.
   auto extra = keys;
@@ -125,7 +127,7 @@ TEST(IoCheckpoint, LoadModuleIsStrict) {
   std::string msg = error_message([&] { viscpm::io::load_module(*missing, *source, {}); });
   EXPECT_NE(msg.find("missing keys (1)"), std::string::npos) << msg;
   EXPECT_NE(msg.find("llm.not_in_file"), std::string::npos) << msg;
-  EXPECT_EQ(missing->named_parameters()["query"].abs().sum().item<double>(), 0.0);
+  EXPECT_EQ(missing->parameter("query").abs().sum().item<double>(), 0.0);
 
   // Wrong shape: key and both shapes.
   auto reshaped = keys;

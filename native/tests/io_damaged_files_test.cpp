@@ -3,7 +3,9 @@
 // files (truncations, flipped bytes in the pickle and the zip directory, absurd sizes,
 // bad safetensors headers). A fuzz pass then checks "FormatError or a valid read" for
 // random flips that may leave a file valid.
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/ones.h>
 #include <nlohmann/json.hpp>
 
 #include <sys/resource.h>

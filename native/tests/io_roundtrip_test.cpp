@@ -1,6 +1,13 @@
 // Both writers round-trip through both readers (views, shared storages, every dtype,
 // zero-dim and empty tensors), and torch 1.13 (python) agrees with our zip files both ways.
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/equal.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/linspace.h>
+#include <ATen/ops/scalar_tensor.h>
+#include <ATen/ops/tensor.h>
+#include <ATen/ops/zeros.h>
 
 #include <atomic>
 #include <cstdlib>

@@ -10,8 +10,9 @@
 #include <filesystem>
 #include <string>
 
-#include "parity/kinds.h"
-#include "parity/parity.h"
+#include "test_config.h"
+#include "testkit/parity/kinds.h"
+#include "testkit/parity/parity.h"
 
 namespace viscpm::testing {
 

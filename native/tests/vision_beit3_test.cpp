@@ -1,6 +1,10 @@
 // BEiT-3 vision encoder + queries + mapping: golden case, checkpoint variants, reduced
 // precision, batching, configuration and bad input.
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/allclose.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/equal.h>
+#include <ATen/ops/zeros.h>
 
 #include <filesystem>
 #include <fstream>

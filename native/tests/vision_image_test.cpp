@@ -1,6 +1,6 @@
 // Image decoding (PNG, JPEG, BMP, WebP through OpenCV), header probing, refusal of bad
 // input, and wrapping of caller buffers.
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdlib>
 #include <filesystem>

@@ -1,5 +1,7 @@
 // Image preprocessing: Pillow-exact bicubic resize, normalisation, zero-copy views.
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/equal.h>
+#include <ATen/ops/from_blob.h>
 
 #include <cstring>
 #include <vector>

@@ -3,7 +3,8 @@
 //   viscpm_tool parity DIR [--device cpu|cuda[:N]] [--kind K] [--case NAME]
 //                                            runs the golden cases of DIR/manifest.json
 // Exit status: 0 success, 1 a parity case failed, 2 usage or error.
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/Context.h>
 
 #include <chrono>
 #include <cstdio>
@@ -15,8 +16,8 @@
 #include "common/error.h"
 #include "io/dtypes.h"
 #include "io/tensor_source.h"
-#include "parity/kinds.h"
-#include "parity/parity.h"
+#include "testkit/parity/kinds.h"
+#include "testkit/parity/parity.h"
 
 namespace {
 

@@ -1,67 +1,84 @@
-// Built with the generate component (VISCPM_HAS_GENERATE); partial developer builds leave it out.
-#if VISCPM_HAS_GENERATE
 #include <atomic>
 
-#include <nlohmann/json.hpp>
+#include <cstring>
+#include <vector>
 
 #include "api/api_common.h"
 #include "api/guard.h"
-#include "generate/chat_model.h"
-#include "generate/demo_chat.h"
+#include "pipelines/chat/chat_model.h"
 #include "vision/image.h"
 
 struct viscpm_chat_model {
-  std::shared_ptr<viscpm::generate::ChatModel> model;
+  std::shared_ptr<viscpm::chat::ChatModel> model;
+};
+
+// The public struct as a base, so viscpm_chat_turn_free gets back to the owner of its arrays.
+struct ChatTurnHandle : viscpm_chat_turn {
+  std::string answer_text;
+  std::vector<int32_t> ids;
 };
 
 struct viscpm_chat_session {
-  std::optional<viscpm::generate::ChatSession> session;
+  std::optional<viscpm::chat::ChatSession> session;
   std::atomic<bool> cancel{false};
 };
 
 using namespace viscpm::api;
-namespace gen = viscpm::generate;
+namespace chat = viscpm::chat;
+namespace decoding = viscpm::decoding;
 namespace vision = viscpm::vision;
 
 namespace {
 
-gen::GenerationConfig to_config(const viscpm_generation_params* p) {
-  gen::GenerationConfig c;
-  if (!p) return c;
-  switch (p->decoding) {
-    case VISCPM_DECODE_BEAM_SEARCH: c.strategy = gen::DecodingStrategy::kBeamSearch; break;
-    case VISCPM_DECODE_GREEDY: c.strategy = gen::DecodingStrategy::kGreedy; break;
-    case VISCPM_DECODE_SAMPLING: c.strategy = gen::DecodingStrategy::kSampling; break;
-    default: throw viscpm::InvalidArgument("unknown decoding " + std::to_string(p->decoding));
-  }
-  c.beam_size = p->beam_size;
-  c.max_length = p->max_length;
-  c.max_input_length = p->max_input_length;
-  c.temperature = p->temperature;
-  c.repetition_penalty = p->repetition_penalty;
-  c.length_penalty = p->length_penalty;
-  c.top_k = p->top_k;
-  c.top_p = p->top_p;
-  c.seed = p->seed;
-  c.escape_text = p->escape_text != 0;
+decoding::GenerationConfig to_config(const viscpm_generation_params* params) {
+  const viscpm_generation_params p = params ? *params : viscpm_generation_default_params();
+  decoding::GenerationConfig c;
+  c.strategy = to_strategy(p.decoding);
+  c.beam_size = p.beam_size;
+  c.max_length = p.max_length;
+  c.max_input_length = p.max_input_length;
+  c.temperature = p.temperature;
+  c.repetition_penalty = p.repetition_penalty;
+  c.length_penalty = p.length_penalty;
+  c.top_k = p.top_k;
+  c.top_p = p.top_p;
+  c.seed = p.seed;
+  c.escape_text = p.escape_text != 0;
   c.validate();
   return c;
 }
 
-viscpm_chat_session* new_session(gen::ChatSession session) {
-  auto handle = std::make_unique<viscpm_chat_session>();
-  handle->session.emplace(std::move(session));
+chat::ChatModelOptions to_options(const viscpm_model_params* params) {
+  const viscpm_model_params p = params_or_default(params);
+  chat::ChatModelOptions options;
+  options.device = parse_device(p.device);
+  options.dtype = to_scalar_type(p.dtype);
+  options.verify_checksums = p.verify_checksums != 0;
+  return options;
+}
+
+viscpm_chat_turn* new_turn(const chat::ChatTurn& turn) {
+  auto handle = std::make_unique<ChatTurnHandle>();
+  handle->answer_text = turn.answer;
+  handle->ids = turn.token_ids;
+  viscpm_chat_turn& v = *handle;
+  v.answer = handle->answer_text.c_str();
+  v.answer_bytes = static_cast<int64_t>(handle->answer_text.size());
+  v.token_ids = handle->ids.data();
+  v.token_count = static_cast<int64_t>(handle->ids.size());
+  v.ended_with_eos = turn.ended_with_eos ? 1 : 0;
+  v.score = turn.score;
+  v.sum_logprobs = turn.sum_logprobs;
+  v.prompt_tokens = static_cast<int64_t>(turn.prompt_input_ids.size());
+  v.model_steps = turn.model_steps;
+  v.encoded_image = turn.encoded_image ? 1 : 0;
   return handle.release();
 }
 
-vision::PixelFormat to_pixel_format(int32_t format) {
-  switch (format) {
-    case VISCPM_PIXELS_RGB: return vision::PixelFormat::kRGB;
-    case VISCPM_PIXELS_RGBA: return vision::PixelFormat::kRGBA;
-    case VISCPM_PIXELS_BGR: return vision::PixelFormat::kBGR;
-    case VISCPM_PIXELS_BGRA: return vision::PixelFormat::kBGRA;
-    default: throw viscpm::InvalidArgument("unknown pixel format " + std::to_string(format));
-  }
+viscpm_chat_session* new_session(chat::ChatSession session) {
+  auto handle = std::make_unique<viscpm_chat_session>();
+  handle->session.emplace(std::move(session));
+  return handle.release();
 }
 
 }  // namespace
@@ -69,7 +86,7 @@ vision::PixelFormat to_pixel_format(int32_t format) {
 extern "C" {
 
 viscpm_generation_params viscpm_generation_default_params(void) {
-  gen::GenerationConfig c;
+  const decoding::GenerationConfig c;
   viscpm_generation_params p;
   p.decoding = VISCPM_DECODE_BEAM_SEARCH;
   p.beam_size = static_cast<int32_t>(c.beam_size);
@@ -91,13 +108,9 @@ viscpm_status viscpm_chat_model_load(const char* model_dir, const viscpm_model_p
     if (!model_dir) throw viscpm::InvalidArgument("model directory is null");
     if (!out) throw viscpm::InvalidArgument("output handle pointer is null");
     *out = nullptr;
-    viscpm_model_params p = params ? *params : viscpm_model_default_params();
-    apply_threads(p);
-    gen::ChatModelOptions options;
-    options.device = parse_device(p.device);
-    options.dtype = parse_dtype(p.dtype);
+    const chat::ChatModelOptions options = to_options(params);
     auto handle = std::make_unique<viscpm_chat_model>();
-    handle->model = gen::ChatModel::load(model_dir, options);
+    handle->model = chat::ChatModel::load(model_dir, options);
     *out = handle.release();
   });
 }
@@ -109,24 +122,20 @@ viscpm_status viscpm_chat_model_load_files(const char* model_dir, const char* ch
     if (!out) throw viscpm::InvalidArgument("output handle pointer is null");
     *out = nullptr;
     auto given = [](const char* s) { return s && *s; };
-    gen::ChatModelPaths paths;
+    chat::ChatModelPaths paths;
     if (given(checkpoint)) paths.checkpoint = checkpoint;
     if (given(cpm_bee_config)) paths.cpm_bee_config = cpm_bee_config;
     if (given(beit3_config)) paths.beit3_config = beit3_config;
     if (given(vocabulary)) paths.vocabulary = vocabulary;
     if (given(model_dir)) {
-      paths = gen::ChatModelPaths::from_directory(model_dir, paths);
+      paths = chat::ChatModelPaths::from_directory(model_dir, paths);
     } else if (paths.checkpoint.empty() || paths.cpm_bee_config.empty() || paths.vocabulary.empty()) {
       throw viscpm::InvalidArgument("give a model directory, or the checkpoint, CPM-Bee config and vocabulary files");
     }
     paths.check_exist();
-    viscpm_model_params p = params ? *params : viscpm_model_default_params();
-    apply_threads(p);
-    gen::ChatModelOptions options;
-    options.device = parse_device(p.device);
-    options.dtype = parse_dtype(p.dtype);
+    const chat::ChatModelOptions options = to_options(params);
     auto handle = std::make_unique<viscpm_chat_model>();
-    handle->model = gen::ChatModel::load(paths, options);
+    handle->model = chat::ChatModel::load(paths, options);
     *out = handle.release();
   });
 }
@@ -179,34 +188,25 @@ void viscpm_chat_session_free(viscpm_chat_session* session) { delete session; }
 
 viscpm_status viscpm_chat_session_ask(viscpm_chat_session* session, const char* question,
                                       const viscpm_generation_params* params, viscpm_text_callback on_text,
-                                      void* user_data, char** turn_json_out) {
+                                      void* user_data, viscpm_chat_turn** turn_out) {
   return guarded([&] {
     auto& s = require(session, "chat session");
     if (!question) throw viscpm::InvalidArgument("question is null");
-    if (!turn_json_out) throw viscpm::InvalidArgument("output pointer is null");
-    *turn_json_out = nullptr;
-    auto config = to_config(params);
+    require_out(turn_out);
+    const auto config = to_config(params);
     s.cancel.store(false);
-    gen::GenerationCallbacks callbacks;
+    decoding::GenerationCallbacks callbacks;
     callbacks.cancel = &s.cancel;
     if (on_text) {
       callbacks.on_text = [&](const std::string& text) {
         if (on_text(text.c_str(), user_data) != 0) s.cancel.store(true);
       };
     }
-    auto turn = s.session->ask(question, config, callbacks);
-    nlohmann::json j;
-    j["answer"] = turn.answer;
-    j["token_ids"] = turn.token_ids;
-    j["ended_with_eos"] = turn.ended_with_eos;
-    j["score"] = turn.score;
-    j["sum_logprobs"] = turn.sum_logprobs;
-    j["prompt_tokens"] = turn.prompt_input_ids.size();
-    j["model_steps"] = turn.model_steps;
-    j["encoded_image"] = turn.encoded_image;
-    *turn_json_out = copy_string(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    *turn_out = new_turn(s.session->ask(question, config, callbacks));
   });
 }
+
+void viscpm_chat_turn_free(viscpm_chat_turn* turn) { delete static_cast<ChatTurnHandle*>(turn); }
 
 void viscpm_chat_session_cancel(viscpm_chat_session* session) {
   if (session) session->cancel.store(true);
@@ -220,12 +220,4 @@ viscpm_status viscpm_chat_session_context(const viscpm_chat_session* session, ch
   });
 }
 
-viscpm_status viscpm_demo_write_chat_model(const char* dir) {
-  return guarded([&] {
-    if (!dir) throw viscpm::InvalidArgument("directory is null");
-    gen::write_demo_chat_model(dir);
-  });
-}
-
 }  // extern "C"
-#endif  // VISCPM_HAS_GENERATE

@@ -1,6 +1,6 @@
 #include "api/api_common.h"
 
-#include <ATen/Parallel.h>
+#include <ATen/Context.h>
 
 #include "common/error.h"
 
@@ -20,19 +20,8 @@ at::Device parse_device(const char* device) {
   throw InvalidArgument("unknown device '" + name + "' (use cpu, cuda or cuda:N)");
 }
 
-std::optional<at::ScalarType> parse_dtype(int32_t dtype) {
-  switch (dtype) {
-    case VISCPM_DTYPE_AUTO: return std::nullopt;
-    case VISCPM_DTYPE_FLOAT32: return at::kFloat;
-    case VISCPM_DTYPE_BFLOAT16: return at::kBFloat16;
-    case VISCPM_DTYPE_FLOAT16: return at::kHalf;
-    default: throw InvalidArgument("unknown dtype " + std::to_string(dtype));
-  }
-}
-
-void apply_threads(const viscpm_model_params& params) {
-  if (params.num_threads < 0) throw InvalidArgument("num_threads must be >= 0");
-  if (params.num_threads > 0) at::set_num_threads(params.num_threads);
+viscpm_model_params params_or_default(const viscpm_model_params* params) {
+  return params ? *params : viscpm_model_default_params();
 }
 
 }  // namespace viscpm::api
@@ -41,6 +30,6 @@ extern "C" viscpm_model_params viscpm_model_default_params(void) {
   viscpm_model_params p;
   p.device = "cpu";
   p.dtype = VISCPM_DTYPE_AUTO;
-  p.num_threads = 0;
+  p.verify_checksums = 1;
   return p;
 }

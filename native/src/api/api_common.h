@@ -1,20 +1,27 @@
-// Helpers shared by the C API's model entry points.
+// The C API's enums and option structs turned into the library's types, in one place
+// (api_enums.cpp also holds every enum's names).
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <optional>
 #include <string>
 
+#include "decoding/decoding.h"
 #include "viscpm.h"
+#include "vision/image.h"
 
 namespace viscpm::api {
 
 // "cpu", "cuda", "cuda:N" -> a device this build can use (Unsupported otherwise).
 at::Device parse_device(const char* device);
-// viscpm_dtype -> scalar type; nullopt for AUTO.
-std::optional<at::ScalarType> parse_dtype(int32_t dtype);
-// Applies num_threads of the params (0 leaves the default).
-void apply_threads(const viscpm_model_params& params);
+// viscpm_dtype -> scalar type; nullopt for AUTO. InvalidArgument out of range.
+std::optional<at::ScalarType> to_scalar_type(int32_t dtype);
+decoding::DecodingStrategy to_strategy(int32_t decoding);
+vision::PixelFormat to_pixel_format(int32_t format);
+// viscpm_scheduler -> the scheduler's canonical name.
+std::string to_scheduler_name(int32_t scheduler);
+// Model params as given, or the defaults when null.
+viscpm_model_params params_or_default(const viscpm_model_params* params);
 
 }  // namespace viscpm::api

@@ -1,32 +1,26 @@
-// Built with the diffusion and text components; partial developer builds leave it out.
-#if VISCPM_HAS_DIFFUSION && VISCPM_HAS_TEXT && VISCPM_HAS_CPMBEE
 #include <atomic>
 #include <cmath>
 #include <cstring>
 
-#include <nlohmann/json.hpp>
-
 #include "api/api_common.h"
 #include "api/guard.h"
-#include "diffusion/demo_paint.h"
-#include "diffusion/paint_pipeline.h"
-#include "diffusion/scheduler.h"
+#include "pipelines/paint/paint_model.h"
 
 struct viscpm_paint_model {
-  std::shared_ptr<viscpm::diffusion::PaintModel> model;
+  std::shared_ptr<viscpm::paint::PaintModel> model;
 };
 
 using namespace viscpm::api;
-namespace diff = viscpm::diffusion;
+namespace paint = viscpm::paint;
 
 namespace {
 
-diff::PaintRequest to_request(const viscpm_paint_params& p) {
-  diff::PaintRequest r;
+paint::PaintRequest to_request(const viscpm_paint_params& p) {
+  paint::PaintRequest r;
   if (!p.prompt) throw viscpm::InvalidArgument("prompt is null");
   r.prompt = p.prompt;
   r.negative_prompt = p.negative_prompt ? p.negative_prompt : "";
-  r.scheduler = p.scheduler && *p.scheduler ? p.scheduler : "ddpm";
+  r.scheduler = to_scheduler_name(p.scheduler);
   r.width = p.width;
   r.height = p.height;
   r.num_inference_steps = p.steps;
@@ -42,12 +36,12 @@ diff::PaintRequest to_request(const viscpm_paint_params& p) {
 extern "C" {
 
 viscpm_paint_params viscpm_paint_default_params(void) {
-  diff::PaintRequest d;
+  const paint::PaintRequest d;
   viscpm_paint_params p;
   std::memset(&p, 0, sizeof(p));
   p.prompt = "";
   p.negative_prompt = "";
-  p.scheduler = "ddpm";
+  p.scheduler = VISCPM_SCHEDULER_DDPM;
   p.width = static_cast<int32_t>(d.width);
   p.height = static_cast<int32_t>(d.height);
   p.steps = static_cast<int32_t>(d.num_inference_steps);
@@ -65,19 +59,19 @@ viscpm_status viscpm_paint_model_load(const char* model_dir, const char* checkpo
     if (!out) throw viscpm::InvalidArgument("output handle pointer is null");
     *out = nullptr;
     if (!model_dir || !*model_dir) throw viscpm::InvalidArgument("model directory is empty");
-    diff::PaintModelPaths given;
+    paint::PaintModelPaths given;
     if (checkpoint && *checkpoint) given.checkpoint = checkpoint;
     if (vocabulary && *vocabulary) given.vocabulary = vocabulary;
-    auto paths = diff::PaintModelPaths::from_directory(model_dir, given);
+    auto paths = paint::PaintModelPaths::from_directory(model_dir, given);
     paths.check_exist();
-    viscpm_model_params p = params ? *params : viscpm_model_default_params();
-    apply_threads(p);
-    diff::PaintModelOptions options;
+    const viscpm_model_params p = params_or_default(params);
+    paint::PaintModelOptions options;
     options.device = parse_device(p.device);
-    options.llm_dtype = parse_dtype(p.dtype);
+    options.llm_dtype = to_scalar_type(p.dtype);
+    options.verify_checksums = p.verify_checksums != 0;
     if (p.dtype == VISCPM_DTYPE_BFLOAT16 || p.dtype == VISCPM_DTYPE_FLOAT16) options.diffusion_dtype = *options.llm_dtype;
     auto handle = std::make_unique<viscpm_paint_model>();
-    handle->model = diff::PaintModel::load(paths, options);
+    handle->model = paint::PaintModel::load(paths, options);
     *out = handle.release();
   });
 }
@@ -108,7 +102,7 @@ viscpm_status viscpm_paint_generate(const viscpm_paint_model* model, const viscp
                                     std::to_string(needed) + " needed for " + std::to_string(request.num_images) +
                                     " image(s) of " + std::to_string(w) + "x" + std::to_string(h));
     std::atomic<bool> cancel{false};
-    diff::PaintCallbacks callbacks;
+    paint::PaintCallbacks callbacks;
     callbacks.cancel = &cancel;
     if (on_step) {
       callbacks.on_step = [&](int64_t step, int64_t total) {
@@ -125,19 +119,4 @@ viscpm_status viscpm_paint_generate(const viscpm_paint_model* model, const viscp
   });
 }
 
-viscpm_status viscpm_paint_schedulers(char** names_json_out) {
-  return guarded([&] {
-    if (!names_json_out) throw viscpm::InvalidArgument("output pointer is null");
-    *names_json_out = copy_string(nlohmann::json(diff::scheduler_names()).dump());
-  });
-}
-
-viscpm_status viscpm_demo_write_paint_model(const char* dir) {
-  return guarded([&] {
-    if (!dir) throw viscpm::InvalidArgument("directory is null");
-    diff::write_demo_paint_model(dir);
-  });
-}
-
 }  // extern "C"
-#endif

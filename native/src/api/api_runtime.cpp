@@ -1,12 +1,13 @@
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
 #include <ATen/Context.h>
+#include <ATen/ops/from_blob.h>
 #include <torch/version.h>
 
 #include <cstdlib>
 #include <cstring>
 
 #include "api/guard.h"
+#include "common/runtime.h"
 
 namespace viscpm::api {
 
@@ -14,7 +15,7 @@ namespace {
 thread_local std::string last_error;
 }
 
-void set_last_error(viscpm_status status, const std::string& message) { last_error = message; }
+void set_last_error(const std::string& message) { last_error = message; }
 void clear_last_error() { last_error.clear(); }
 
 char* copy_string(const std::string& s) {
@@ -43,13 +44,12 @@ const char* viscpm_version(void) { return "0.1.0"; }
 const char* viscpm_torch_version(void) { return TORCH_VERSION; }
 
 viscpm_status viscpm_set_num_threads(int num_threads) {
-  return guarded([&] {
-    if (num_threads < 0) throw viscpm::InvalidArgument("num_threads must be >= 0, got " + std::to_string(num_threads));
-    if (num_threads > 0) at::set_num_threads(num_threads);
-  });
+  return guarded([&] { viscpm::runtime::set_num_threads(num_threads); });
 }
 
-int viscpm_get_num_threads(void) { return at::get_num_threads(); }
+int viscpm_get_num_threads(void) { return viscpm::runtime::num_threads(); }
+
+int viscpm_hardware_threads(void) { return viscpm::runtime::hardware_threads(); }
 
 int viscpm_cuda_available(void) {
   try {
@@ -71,5 +71,7 @@ viscpm_status viscpm_buffer_probe(const void* data, int64_t size, uint64_t* addr
     }
   });
 }
+
+void viscpm_string_free(char* s) { std::free(s); }
 
 }  // extern "C"

@@ -1,13 +1,14 @@
-// Built with the text component (VISCPM_HAS_TEXT); partial developer builds leave it out.
-#if VISCPM_HAS_TEXT
 #include "api/guard.h"
 #include "text/tokenizer.h"
 
-#include <nlohmann/json.hpp>
 
 struct viscpm_tokenizer {
   explicit viscpm_tokenizer(viscpm::text::Tokenizer t) : tokenizer(std::move(t)) {}
   viscpm::text::Tokenizer tokenizer;
+};
+
+struct viscpm_string_list {
+  std::vector<std::string> items;
 };
 
 struct viscpm_encoding {
@@ -84,14 +85,26 @@ const char* viscpm_encoding_ext_text(const viscpm_encoding* encoding, int64_t in
   return encoding->ext_texts[index].c_str();
 }
 
+int64_t viscpm_string_list_count(const viscpm_string_list* list) {
+  return list ? static_cast<int64_t>(list->items.size()) : 0;
+}
+
+const char* viscpm_string_list_get(const viscpm_string_list* list, int64_t index, int64_t* bytes_out) {
+  if (!list || index < 0 || index >= static_cast<int64_t>(list->items.size())) return nullptr;
+  if (bytes_out) *bytes_out = static_cast<int64_t>(list->items[index].size());
+  return list->items[index].c_str();
+}
+
+void viscpm_string_list_free(viscpm_string_list* list) { delete list; }
+
 viscpm_status viscpm_tokenizer_tokenize(const viscpm_tokenizer* tokenizer, const char* text, int64_t text_bytes,
-                                        char** pieces_json_out) {
+                                        viscpm_string_list** pieces_out) {
   return guarded([&] {
     const auto& tok = require(tokenizer, "tokenizer").tokenizer;
-    if (!pieces_json_out) throw viscpm::InvalidArgument("output pointer is null");
-    nlohmann::json pieces = nlohmann::json::array();
-    for (const auto& piece : tok.tokenize(text_view(text, text_bytes))) pieces.push_back(piece.text);
-    *pieces_json_out = copy_string(pieces.dump());
+    require_out(pieces_out);
+    auto list = std::make_unique<viscpm_string_list>();
+    for (const auto& piece : tok.tokenize(text_view(text, text_bytes))) list->items.push_back(piece.text);
+    *pieces_out = list.release();
   });
 }
 
@@ -118,4 +131,3 @@ viscpm_status viscpm_tokenizer_decode(const viscpm_tokenizer* tokenizer, const i
 
 }  // extern "C"
 
-#endif  // VISCPM_HAS_TEXT

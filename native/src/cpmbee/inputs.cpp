@@ -1,19 +1,15 @@
 #include "cpmbee/inputs.h"
 
+#include <ATen/ops/arange.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+
 #include "common/error.h"
+#include "common/tensor_text.h"
 
 #include <sstream>
 
 namespace viscpm::cpmbee {
-
-std::string shape_string(const at::Tensor& t) {
-  if (!t.defined()) return "(undefined)";
-  std::ostringstream os;
-  os << "[";
-  for (int64_t i = 0; i < t.dim(); ++i) os << (i ? ", " : "") << t.size(i);
-  os << "]";
-  return os.str();
-}
 
 namespace {
 

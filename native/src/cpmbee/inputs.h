@@ -1,7 +1,7 @@
 // Model inputs of CPM-Bee (cpmbee.md §7, input-format.md §5-§7) and their validation.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <string>
@@ -62,7 +62,5 @@ at::Tensor prepare_segment_rel(const at::Tensor& segment_rel, int64_t batch, at:
 // (chat.md §3). embeddings [B, L, D] (modified in place and returned); image_bound
 // [B, 1, 2], [B, 2] or [2]; states [B, n, D] or [n, D], cast to the embedding dtype.
 at::Tensor splice_image_states(at::Tensor embeddings, const at::Tensor& image_bound, const at::Tensor& states);
-
-std::string shape_string(const at::Tensor& t);
 
 }  // namespace viscpm::cpmbee

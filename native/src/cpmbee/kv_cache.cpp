@@ -2,8 +2,12 @@
 
 #include "common/error.h"
 #include "cpmbee/inputs.h"
+#include "common/tensor_text.h"
 
 #include <c10/core/InferenceMode.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/stack.h>
+#include <ATen/ops/zeros.h>
 
 namespace viscpm::cpmbee {
 

@@ -7,7 +7,7 @@
 #include "cpmbee/config.h"
 #include "cpmbee/layers.h"
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 

@@ -1,7 +1,22 @@
 #include "cpmbee/layers.h"
 
-#include "cpmbee/numerics.h"
-#include "cpmbee/small_batch_gemm.h"
+#include <ATen/ops/arange.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/div.h>
+#include <ATen/ops/embedding.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/index_select.h>
+#include <ATen/ops/linear.h>
+#include <ATen/ops/log.h>
+#include <ATen/ops/matmul.h>
+#include <ATen/ops/mul.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/pow.h>
+#include <ATen/ops/reciprocal.h>
+#include <ATen/ops/where.h>
+
+#include "kernels/cpu/numerics.h"
+#include "kernels/cpu/small_batch_gemm.h"
 
 #include <cmath>
 #include <limits>
@@ -22,8 +37,7 @@ ScaledLinearImpl::ScaledLinearImpl(at::Tensor weight_storage, bool scale_before_
 }
 
 void ScaledLinearImpl::rebind_weight(const at::Tensor& storage) {
-  storage.set_requires_grad(false);
-  parameters_["weight"] = storage;
+  replace_parameter("weight", storage);
   weight = storage;
 }
 
@@ -202,10 +216,11 @@ void TransformerBlockImpl::forward_(at::Tensor& h, const AttentionPlan& plan, co
 }
 
 EncoderImpl::EncoderImpl(const CpmBeeConfig& config, const ParamSpec& spec) {
-  layers = register_module("layers", torch::nn::ModuleList());
+  // "layers.<i>" as torch.nn.ModuleList names them.
+  auto layers = register_module("layers", std::make_shared<viscpm::nn::Module>());
   for (int64_t i = 0; i < config.num_layers; ++i) {
     blocks.emplace_back(config, spec);
-    layers->push_back(blocks.back());
+    layers->register_module(std::to_string(i), blocks.back());
   }
   output_layernorm = register_module("output_layernorm", RmsNorm(config.dim_model, config.eps, spec));
 }

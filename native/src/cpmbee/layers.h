@@ -1,4 +1,4 @@
-// CPM-Bee building blocks as torch::nn::Modules whose parameter names mirror the
+// CPM-Bee building blocks as viscpm::nn::Modules whose parameter names mirror the
 // checkpoint keys under "llm." (cpmbee.md §3), so io::load_module loads them strictly.
 //
 // Weights that are applied to the same input (project_q/k/v; w_in.w_0/w_1) live in one
@@ -10,10 +10,8 @@
 
 #include "cpmbee/config.h"
 
-#include <ATen/ATen.h>
-#include <torch/nn/module.h>
-#include <torch/nn/modules/container/modulelist.h>
-#include <torch/nn/pimpl.h>
+#include <ATen/core/Tensor.h>
+#include "common/module.h"
 
 #include <cstdint>
 
@@ -26,18 +24,18 @@ struct ParamSpec {
 };
 
 // RMSNorm ("LayerNorm" in the reference): parameter "weight" [dim].
-class RmsNormImpl : public torch::nn::Module {
+class RmsNormImpl : public viscpm::nn::Module {
  public:
   RmsNormImpl(int64_t dim, double eps, const ParamSpec& spec);
   at::Tensor forward(const at::Tensor& x) const;
   at::Tensor weight;
   double eps;
 };
-TORCH_MODULE(RmsNorm);
+VISCPM_MODULE(RmsNorm);
 
 // Bias-free linear map y = x·Wᵀ with the CPM-Bee 1/sqrt(in) scaling (§4.1); parameter
 // "weight" [out, in]. The weight may be a view into a fused tensor owned by the parent.
-class ScaledLinearImpl : public torch::nn::Module {
+class ScaledLinearImpl : public viscpm::nn::Module {
  public:
   ScaledLinearImpl(at::Tensor weight_storage, bool scale_before);
   at::Tensor forward(const at::Tensor& x) const;
@@ -47,11 +45,11 @@ class ScaledLinearImpl : public torch::nn::Module {
   double divisor;      // sqrt(in_features)
   bool scale_before;   // w_out divides its input, every other layer its output
 };
-TORCH_MODULE(ScaledLinear);
+VISCPM_MODULE(ScaledLinear);
 
 // Token embedding with the rotary sub-id transform (EmbeddingExt, §4.3) and the tied
 // output projection (§4.4); parameter "weight" [vocab, dim].
-class EmbeddingExtImpl : public torch::nn::Module {
+class EmbeddingExtImpl : public viscpm::nn::Module {
  public:
   EmbeddingExtImpl(int64_t vocab_size, int64_t dim, const ParamSpec& spec);
   // ids, subs: int64 of any equal shape -> [..., dim] in the parameter dtype.
@@ -66,11 +64,11 @@ class EmbeddingExtImpl : public torch::nn::Module {
   int64_t dim;
   double divisor;       // sqrt(dim)
 };
-TORCH_MODULE(EmbeddingExt);
+VISCPM_MODULE(EmbeddingExt);
 
 // Bucketed relative-position / segment-relation bias (§5); parameter
 // "relative_attention_bias" [num_buckets + num_segment_buckets, heads].
-class BucketPositionBiasImpl : public torch::nn::Module {
+class BucketPositionBiasImpl : public viscpm::nn::Module {
  public:
   BucketPositionBiasImpl(const CpmBeeConfig& config, const ParamSpec& spec);
   // key_pos - query_pos (int64, any shape) -> positional bucket 0..num_buckets-1.
@@ -83,7 +81,7 @@ class BucketPositionBiasImpl : public torch::nn::Module {
   at::Tensor distance_buckets;  // [max_distance + 1] int64: b(|r|) of §5.3, clamped index
   int64_t num_buckets, max_distance;
 };
-TORCH_MODULE(BucketPositionBias);
+VISCPM_MODULE(BucketPositionBias);
 
 // What every layer of one call shares (computed once per call, §5/§6).
 struct AttentionPlan {
@@ -100,7 +98,7 @@ struct LayerKv {
   at::Tensor k, v;
 };
 
-class AttentionImpl : public torch::nn::Module {
+class AttentionImpl : public viscpm::nn::Module {
  public:
   AttentionImpl(const CpmBeeConfig& config, const ParamSpec& spec);
   // x [B, L, dim] (normalised) -> [B, L, dim]
@@ -110,10 +108,10 @@ class AttentionImpl : public torch::nn::Module {
   int64_t num_heads, dim_head;
   double qkv_divisor, score_divisor;
 };
-TORCH_MODULE(Attention);
+VISCPM_MODULE(Attention);
 
 // Gated GeLU input pair (DenseGatedACT): "w_0" (gate) and "w_1" (linear), fused.
-class DenseGatedActImpl : public torch::nn::Module {
+class DenseGatedActImpl : public viscpm::nn::Module {
  public:
   DenseGatedActImpl(int64_t dim_in, int64_t dim_ff, const ParamSpec& spec);
   at::Tensor forward(const at::Tensor& x) const;  // GELU(w_0 x) * (w_1 x)
@@ -122,18 +120,18 @@ class DenseGatedActImpl : public torch::nn::Module {
   int64_t dim_ff;
   double divisor;
 };
-TORCH_MODULE(DenseGatedAct);
+VISCPM_MODULE(DenseGatedAct);
 
-class FeedForwardImpl : public torch::nn::Module {
+class FeedForwardImpl : public viscpm::nn::Module {
  public:
   FeedForwardImpl(const CpmBeeConfig& config, const ParamSpec& spec);
   at::Tensor forward(const at::Tensor& x) const;
   DenseGatedAct w_in{nullptr};
   ScaledLinear w_out{nullptr};
 };
-TORCH_MODULE(FeedForward);
+VISCPM_MODULE(FeedForward);
 
-class SelfAttentionBlockImpl : public torch::nn::Module {
+class SelfAttentionBlockImpl : public viscpm::nn::Module {
  public:
   SelfAttentionBlockImpl(const CpmBeeConfig& config, const ParamSpec& spec);
   // Updates h in place: h = (h + Attention(RMSNorm(h))) / 1.05.
@@ -141,34 +139,33 @@ class SelfAttentionBlockImpl : public torch::nn::Module {
   RmsNorm layernorm_before_attention{nullptr};
   Attention self_attention{nullptr};
 };
-TORCH_MODULE(SelfAttentionBlock);
+VISCPM_MODULE(SelfAttentionBlock);
 
-class FfnBlockImpl : public torch::nn::Module {
+class FfnBlockImpl : public viscpm::nn::Module {
  public:
   FfnBlockImpl(const CpmBeeConfig& config, const ParamSpec& spec);
   void forward_(at::Tensor& h) const;  // h = (h + FFN(RMSNorm(h))) / 1.05
   RmsNorm layernorm_before_ffn{nullptr};
   FeedForward ffn{nullptr};
 };
-TORCH_MODULE(FfnBlock);
+VISCPM_MODULE(FfnBlock);
 
-class TransformerBlockImpl : public torch::nn::Module {
+class TransformerBlockImpl : public viscpm::nn::Module {
  public:
   TransformerBlockImpl(const CpmBeeConfig& config, const ParamSpec& spec);
   void forward_(at::Tensor& h, const AttentionPlan& plan, const LayerKv& kv) const;
   SelfAttentionBlock self_att{nullptr};
   FfnBlock ffn{nullptr};
 };
-TORCH_MODULE(TransformerBlock);
+VISCPM_MODULE(TransformerBlock);
 
-class EncoderImpl : public torch::nn::Module {
+class EncoderImpl : public viscpm::nn::Module {
  public:
   EncoderImpl(const CpmBeeConfig& config, const ParamSpec& spec);
   std::vector<TransformerBlock> blocks;  // also registered as "layers.<i>"
-  torch::nn::ModuleList layers{nullptr};
   RmsNorm output_layernorm{nullptr};
 };
-TORCH_MODULE(Encoder);
+VISCPM_MODULE(Encoder);
 
 // The residual post-scaling of §4.7.
 constexpr double kResidualScale = 1.05;

@@ -16,9 +16,8 @@
 #include "cpmbee/kv_cache.h"
 #include "cpmbee/layers.h"
 
-#include <ATen/ATen.h>
-#include <torch/nn/module.h>
-#include <torch/nn/pimpl.h>
+#include <ATen/core/Tensor.h>
+#include "common/module.h"
 
 #include <string>
 #include <vector>
@@ -40,7 +39,7 @@ struct StepOutput {
   at::Tensor logits;         // [B, V+E]
 };
 
-class CpmBeeImpl : public torch::nn::Module {
+class CpmBeeImpl : public viscpm::nn::Module {
  public:
   explicit CpmBeeImpl(const CpmBeeConfig& config, at::ScalarType dtype = at::kFloat,
                       at::Device device = at::kCPU);
@@ -105,6 +104,6 @@ class CpmBeeImpl : public torch::nn::Module {
   at::ScalarType dtype_;
   at::Device device_;
 };
-TORCH_MODULE(CpmBee);
+VISCPM_MODULE(CpmBee);
 
 }  // namespace viscpm::cpmbee

@@ -1,8 +1,14 @@
 #include "diffusion/layers.h"
 
+#include <ATen/ops/conv2d.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/group_norm.h>
+#include <ATen/ops/layer_norm.h>
+#include <ATen/ops/linear.h>
+
 namespace viscpm::diffusion {
 
-at::Tensor new_parameter(torch::nn::Module& owner, const std::string& name, at::IntArrayRef shape,
+at::Tensor new_parameter(viscpm::nn::Module& owner, const std::string& name, at::IntArrayRef shape,
                          const at::TensorOptions& options) {
   return owner.register_parameter(name, at::empty(shape, options), /*requires_grad=*/false);
 }

@@ -4,9 +4,8 @@
 // construction; forward() is const and thread-safe.
 #pragma once
 
-#include <ATen/ATen.h>
-#include <torch/nn/module.h>
-#include <torch/nn/pimpl.h>
+#include <ATen/core/Tensor.h>
+#include "common/module.h"
 
 #include <initializer_list>
 #include <iterator>
@@ -15,7 +14,7 @@
 namespace viscpm::diffusion {
 
 // y = x W^T (+ b), W [out, in].
-class LinearImpl : public torch::nn::Module {
+class LinearImpl : public viscpm::nn::Module {
  public:
   LinearImpl(int64_t in_features, int64_t out_features, bool with_bias, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x) const;
@@ -26,10 +25,10 @@ class LinearImpl : public torch::nn::Module {
  private:
   at::Tensor weight_, bias_;
 };
-TORCH_MODULE(Linear);
+VISCPM_MODULE(Linear);
 
 // 2-D cross-correlation with bias, square kernel, zero padding.
-class Conv2dImpl : public torch::nn::Module {
+class Conv2dImpl : public viscpm::nn::Module {
  public:
   Conv2dImpl(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride, int64_t padding,
              const at::TensorOptions& options);
@@ -41,10 +40,10 @@ class Conv2dImpl : public torch::nn::Module {
   at::Tensor weight_, bias_;
   int64_t stride_, padding_;
 };
-TORCH_MODULE(Conv2d);
+VISCPM_MODULE(Conv2d);
 
 // Affine GroupNorm over NC... tensors (biased variance).
-class GroupNormImpl : public torch::nn::Module {
+class GroupNormImpl : public viscpm::nn::Module {
  public:
   GroupNormImpl(int64_t groups, int64_t channels, double eps, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x) const;
@@ -54,10 +53,10 @@ class GroupNormImpl : public torch::nn::Module {
   int64_t groups_;
   double eps_;
 };
-TORCH_MODULE(GroupNorm);
+VISCPM_MODULE(GroupNorm);
 
 // Affine LayerNorm over the last axis.
-class LayerNormImpl : public torch::nn::Module {
+class LayerNormImpl : public viscpm::nn::Module {
  public:
   LayerNormImpl(int64_t width, double eps, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x) const;
@@ -66,25 +65,24 @@ class LayerNormImpl : public torch::nn::Module {
   at::Tensor weight_, bias_;
   double eps_;
 };
-TORCH_MODULE(LayerNorm);
+VISCPM_MODULE(LayerNorm);
 
 // Parameters are created uninitialised (they are always overwritten by a checkpoint) and
 // without autograd; `options` carries dtype and device.
-at::Tensor new_parameter(torch::nn::Module& owner, const std::string& name, at::IntArrayRef shape,
+at::Tensor new_parameter(viscpm::nn::Module& owner, const std::string& name, at::IntArrayRef shape,
                          const at::TensorOptions& options);
 
 // Registers `child` as `<owner>.<path[0]>.<path[1]>...` creating plain holder modules for the
 // intermediate names (diffusers keys such as "to_out.0" or "ff.net.0.proj").
 template <class M>
-M register_nested(torch::nn::Module& owner, std::initializer_list<const char*> path, M child) {
-  torch::nn::Module* parent = &owner;
+M register_nested(viscpm::nn::Module& owner, std::initializer_list<const char*> path, M child) {
+  viscpm::nn::Module* parent = &owner;
   auto it = path.begin();
   for (; std::next(it) != path.end(); ++it) {
-    auto children = parent->named_children();
-    if (auto found = children.find(*it)) {
-      parent = found->get();
+    if (viscpm::nn::Module* found = parent->child(*it)) {
+      parent = found;
     } else {
-      parent = parent->register_module(*it, std::make_shared<torch::nn::Module>()).get();
+      parent = parent->register_module(*it, std::make_shared<viscpm::nn::Module>()).get();
     }
   }
   parent->register_module(*it, child);

@@ -1,5 +1,9 @@
 #include "diffusion/resnet_block.h"
 
+#include <ATen/ops/constant_pad_nd.h>
+#include <ATen/ops/silu.h>
+#include <ATen/ops/upsample_nearest2d.h>
+
 namespace viscpm::diffusion {
 
 ResnetBlock2DImpl::ResnetBlock2DImpl(const ResnetSpec& spec, const at::TensorOptions& options) : spec_(spec) {

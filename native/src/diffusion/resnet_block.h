@@ -2,9 +2,8 @@
 // ResnetBlock2D, Downsample2D, Upsample2D), parameter names as in diffusers.
 #pragma once
 
-#include <ATen/ATen.h>
-#include <torch/nn/module.h>
-#include <torch/nn/pimpl.h>
+#include <ATen/core/Tensor.h>
+#include "common/module.h"
 
 #include "diffusion/layers.h"
 
@@ -22,7 +21,7 @@ struct ResnetSpec {
 // h = conv1(SiLU(norm1(x))) [+ time_emb_proj(SiLU(temb))]; h = conv2(SiLU(norm2(h)));
 // out = (shortcut(x) + h) / output_scale_factor. conv_shortcut (1x1) exists only when
 // the channel count changes.
-class ResnetBlock2DImpl : public torch::nn::Module {
+class ResnetBlock2DImpl : public viscpm::nn::Module {
  public:
   ResnetBlock2DImpl(const ResnetSpec& spec, const at::TensorOptions& options);
   // `temb`: the time embedding [B, temb_channels] BEFORE SiLU, or undefined for the VAE.
@@ -34,11 +33,11 @@ class ResnetBlock2DImpl : public torch::nn::Module {
   Conv2d conv1_{nullptr}, conv2_{nullptr}, conv_shortcut_{nullptr};
   Linear time_emb_proj_{nullptr};
 };
-TORCH_MODULE(ResnetBlock2D);
+VISCPM_MODULE(ResnetBlock2D);
 
 // Conv 3x3, stride 2, symmetric zero padding `padding` (UNet: 1; 0 pads right/bottom by one
 // as diffusers does). Parameters under "conv".
-class Downsample2DImpl : public torch::nn::Module {
+class Downsample2DImpl : public viscpm::nn::Module {
  public:
   Downsample2DImpl(int64_t channels, int64_t padding, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x) const;
@@ -47,11 +46,11 @@ class Downsample2DImpl : public torch::nn::Module {
   Conv2d conv_{nullptr};
   int64_t padding_;
 };
-TORCH_MODULE(Downsample2D);
+VISCPM_MODULE(Downsample2D);
 
 // Nearest-neighbour x2, then Conv 3x3. bf16 is interpolated in fp32 as the reference does.
 // Parameters under "conv".
-class Upsample2DImpl : public torch::nn::Module {
+class Upsample2DImpl : public viscpm::nn::Module {
  public:
   Upsample2DImpl(int64_t channels, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x) const;
@@ -59,6 +58,6 @@ class Upsample2DImpl : public torch::nn::Module {
  private:
   Conv2d conv_{nullptr};
 };
-TORCH_MODULE(Upsample2D);
+VISCPM_MODULE(Upsample2D);
 
 }  // namespace viscpm::diffusion

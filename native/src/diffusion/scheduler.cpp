@@ -3,8 +3,13 @@
 #include "diffusion/scheduler_internal.h"
 
 #include "common/error.h"
+#include "common/tensor_text.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/Generator.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/sigmoid.h>
+#include <ATen/ops/tensor.h>
 
 #include <algorithm>
 #include <cctype>
@@ -15,12 +20,6 @@
 namespace viscpm::diffusion {
 
 namespace {
-
-std::string shape_string(at::IntArrayRef shape) {
-  std::ostringstream out;
-  out << shape;
-  return out.str();
-}
 
 }  // namespace
 

@@ -14,7 +14,8 @@
 //   }
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/core/Generator.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdint>

@@ -1,4 +1,6 @@
 // DDIMScheduler (diffusers v0.15.0, schedulers.md §4). Deterministic for eta = 0 (default).
+#include <ATen/ops/tensor.h>
+
 #include "diffusion/scheduler_internal.h"
 
 #include "common/error.h"

@@ -1,4 +1,9 @@
 // DDPMScheduler (diffusers v0.15.0), the VisCPM-Paint default (schedulers.md §3).
+#include <ATen/ops/exp.h>
+#include <ATen/ops/pow.h>
+#include <ATen/ops/split.h>
+#include <ATen/ops/tensor.h>
+
 #include "diffusion/scheduler_internal.h"
 
 #include "common/error.h"

@@ -1,6 +1,10 @@
 // DPMSolverMultistepScheduler (diffusers v0.15.0, schedulers.md §8): DPM-Solver(++) with
 // multistep updates of order 1-3; the SD default is DPM-Solver++ 2M (midpoint), whose last
 // step goes to t = 0. No noise is drawn.
+#include <ATen/ops/log.h>
+#include <ATen/ops/sqrt.h>
+#include <ATen/ops/tensor.h>
+
 #include "diffusion/scheduler_internal.h"
 
 #include "common/error.h"

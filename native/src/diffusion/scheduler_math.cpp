@@ -1,5 +1,10 @@
 // numpy-exact helpers of the reference's timestep/sigma computations, Karras sigmas, dynamic
 // thresholding and input checks.
+#include <ATen/ops/clamp.h>
+#include <ATen/ops/log.h>
+#include <ATen/ops/quantile.h>
+#include <ATen/ops/tensor.h>
+
 #include "diffusion/scheduler_internal.h"
 
 #include "common/error.h"

@@ -1,6 +1,8 @@
 // PNDMScheduler (diffusers v0.15.0, schedulers.md §5): pseudo linear multistep (PLMS) with
 // skip_prk_steps = true as in the SD config, or Runge-Kutta warm-up steps (PRK) otherwise.
 // No noise is drawn.
+#include <ATen/ops/tensor.h>
+
 #include "diffusion/scheduler_internal.h"
 
 #include "common/error.h"

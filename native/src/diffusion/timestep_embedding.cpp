@@ -1,5 +1,13 @@
 #include "diffusion/timestep_embedding.h"
 
+#include <ATen/ops/arange.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/constant_pad_nd.h>
+#include <ATen/ops/cos.h>
+#include <ATen/ops/exp.h>
+#include <ATen/ops/silu.h>
+#include <ATen/ops/sin.h>
+
 #include <cmath>
 
 namespace viscpm::diffusion {

@@ -2,9 +2,8 @@
 // get_timestep_embedding + TimestepEmbedding, "time_embedding.linear_{1,2}").
 #pragma once
 
-#include <ATen/ATen.h>
-#include <torch/nn/module.h>
-#include <torch/nn/pimpl.h>
+#include <ATen/core/Tensor.h>
+#include "common/module.h"
 
 #include "diffusion/layers.h"
 
@@ -16,7 +15,7 @@ namespace viscpm::diffusion {
 at::Tensor timestep_sinusoid(const at::Tensor& timesteps, int64_t dim, bool flip_sin_to_cos, int64_t freq_shift);
 
 // linear_2(SiLU(linear_1(x))): in_dim -> out_dim -> out_dim.
-class TimestepEmbeddingImpl : public torch::nn::Module {
+class TimestepEmbeddingImpl : public viscpm::nn::Module {
  public:
   TimestepEmbeddingImpl(int64_t in_dim, int64_t out_dim, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x) const;
@@ -24,6 +23,6 @@ class TimestepEmbeddingImpl : public torch::nn::Module {
  private:
   Linear linear_1_{nullptr}, linear_2_{nullptr};
 };
-TORCH_MODULE(TimestepEmbedding);
+VISCPM_MODULE(TimestepEmbedding);
 
 }  // namespace viscpm::diffusion

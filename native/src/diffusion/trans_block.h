@@ -4,9 +4,8 @@
 // Sizes come from the checkpoint; forward() is const and thread-safe.
 #pragma once
 
-#include <ATen/ATen.h>
-#include <torch/nn/module.h>
-#include <torch/nn/pimpl.h>
+#include <ATen/core/Tensor.h>
+#include "common/module.h"
 
 #include <string>
 
@@ -16,7 +15,7 @@ namespace viscpm::io { class TensorSource; }
 
 namespace viscpm::diffusion {
 
-class TransBlockImpl : public torch::nn::Module {
+class TransBlockImpl : public viscpm::nn::Module {
  public:
   TransBlockImpl(int64_t dim_model, int64_t dim_out, const at::TensorOptions& options);
   // hidden [..., dim_model] (e.g. fp16 CPM-Bee output) is cast to the block's dtype/device
@@ -30,7 +29,7 @@ class TransBlockImpl : public torch::nn::Module {
   Linear w_out_res_{nullptr};
   LayerNorm layernorm_{nullptr};
 };
-TORCH_MODULE(TransBlock);
+VISCPM_MODULE(TransBlock);
 
 struct TransBlockOptions {
   at::ScalarType dtype = at::kFloat;  // reference: fp32

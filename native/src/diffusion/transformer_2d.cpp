@@ -1,5 +1,7 @@
 #include "diffusion/transformer_2d.h"
 
+#include <ATen/ops/gelu.h>
+
 #include <cmath>
 
 namespace viscpm::diffusion {

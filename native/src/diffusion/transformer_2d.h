@@ -2,17 +2,16 @@
 // BasicTransformerBlock: self-attention, cross-attention to the text context, GEGLU FFN).
 #pragma once
 
-#include <ATen/ATen.h>
-#include <torch/nn/module.h>
-#include <torch/nn/pimpl.h>
+#include <ATen/core/Tensor.h>
+#include "common/module.h"
 
-#include "diffusion/attention.h"
+#include "kernels/cpu/sdp_attention.h"
 #include "diffusion/layers.h"
 
 namespace viscpm::diffusion {
 
 // Multi-head attention with to_q/to_k/to_v (no bias) and to_out.0 (with bias).
-class CrossAttentionImpl : public torch::nn::Module {
+class CrossAttentionImpl : public viscpm::nn::Module {
  public:
   CrossAttentionImpl(int64_t query_dim, int64_t context_dim, int64_t heads, int64_t head_dim, bool upcast_attention,
                      const AttentionSettings& settings, const at::TensorOptions& options);
@@ -25,10 +24,10 @@ class CrossAttentionImpl : public torch::nn::Module {
   AttentionMath math_;
   AttentionSettings settings_;
 };
-TORCH_MODULE(CrossAttention);
+VISCPM_MODULE(CrossAttention);
 
 // ff.net.0.proj: Linear C -> 8C (value half, then gate half); ff.net.2: Linear 4C -> C.
-class FeedForwardImpl : public torch::nn::Module {
+class FeedForwardImpl : public viscpm::nn::Module {
  public:
   FeedForwardImpl(int64_t dim, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x) const;
@@ -36,9 +35,9 @@ class FeedForwardImpl : public torch::nn::Module {
  private:
   Linear proj_{nullptr}, out_{nullptr};
 };
-TORCH_MODULE(FeedForward);
+VISCPM_MODULE(FeedForward);
 
-class BasicTransformerBlockImpl : public torch::nn::Module {
+class BasicTransformerBlockImpl : public viscpm::nn::Module {
  public:
   BasicTransformerBlockImpl(int64_t dim, int64_t context_dim, int64_t heads, bool upcast_attention,
                             const AttentionSettings& settings, const at::TensorOptions& options);
@@ -49,7 +48,7 @@ class BasicTransformerBlockImpl : public torch::nn::Module {
   CrossAttention attn1_{nullptr}, attn2_{nullptr};
   FeedForward ff_{nullptr};
 };
-TORCH_MODULE(BasicTransformerBlock);
+VISCPM_MODULE(BasicTransformerBlock);
 
 struct Transformer2DSpec {
   int64_t channels = 0;
@@ -61,7 +60,7 @@ struct Transformer2DSpec {
 };
 
 // x + proj_out(block(proj_in(GN_1e-6(x) as tokens), context)) reshaped back to NCHW.
-class Transformer2DImpl : public torch::nn::Module {
+class Transformer2DImpl : public viscpm::nn::Module {
  public:
   Transformer2DImpl(const Transformer2DSpec& spec, const AttentionSettings& settings,
                     const at::TensorOptions& options);
@@ -74,6 +73,6 @@ class Transformer2DImpl : public torch::nn::Module {
   Conv2d conv_in_{nullptr}, conv_out_{nullptr};
   BasicTransformerBlock block_{nullptr};
 };
-TORCH_MODULE(Transformer2D);
+VISCPM_MODULE(Transformer2D);
 
 }  // namespace viscpm::diffusion

@@ -1,21 +1,17 @@
 #include "diffusion/unet.h"
 
 #include <c10/core/InferenceMode.h>
+#include <ATen/ops/silu.h>
 
 #include "common/error.h"
 #include "diffusion/renamed_source.h"
 #include "diffusion/unet_ldm_keys.h"
 #include "io/tensor_source.h"
+#include "common/tensor_text.h"
 
 namespace viscpm::diffusion {
 
 namespace {
-
-std::string shape_string(at::IntArrayRef shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
 
 }  // namespace
 

@@ -7,16 +7,15 @@
 // const and may be called from several threads at once.
 #pragma once
 
-#include <ATen/ATen.h>
-#include <torch/nn/module.h>
-#include <torch/nn/pimpl.h>
+#include <ATen/core/Tensor.h>
+#include "common/module.h"
 
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "diffusion/attention.h"
+#include "kernels/cpu/sdp_attention.h"
 #include "diffusion/timestep_embedding.h"
 #include "diffusion/unet_blocks.h"
 #include "diffusion/unet_config.h"
@@ -31,7 +30,7 @@ struct UnetOptions {
   AttentionSettings attention;        // kAuto: fused on CUDA, reference elsewhere
 };
 
-class UnetModelImpl : public torch::nn::Module {
+class UnetModelImpl : public viscpm::nn::Module {
  public:
   UnetModelImpl(const UnetConfig& config, const UnetOptions& options);
 
@@ -57,7 +56,7 @@ class UnetModelImpl : public torch::nn::Module {
   std::vector<UnetUpBlock> up_blocks_;
   GroupNorm conv_norm_out_{nullptr};
 };
-TORCH_MODULE(UnetModel);
+VISCPM_MODULE(UnetModel);
 
 enum class UnetKeyLayout {
   kAuto,       // ldm if the file has "model.diffusion_model.*" keys, else diffusers

@@ -1,5 +1,7 @@
 #include "diffusion/unet_blocks.h"
 
+#include <ATen/ops/cat.h>
+
 #include <string>
 
 namespace viscpm::diffusion {

@@ -2,9 +2,8 @@
 // DownBlock2D, UNetMidBlock2DCrossAttn, CrossAttnUpBlock2D / UpBlock2D).
 #pragma once
 
-#include <ATen/ATen.h>
-#include <torch/nn/module.h>
-#include <torch/nn/pimpl.h>
+#include <ATen/core/Tensor.h>
+#include "common/module.h"
 
 #include <vector>
 
@@ -23,7 +22,7 @@ struct UnetBlockContext {
 
 // `layers` x [ResNet (+ Transformer2D)], then an optional stride-2 Downsample2D.
 // Pushes every intermediate output onto `skips` (the UNet's skip stack).
-class UnetDownBlockImpl : public torch::nn::Module {
+class UnetDownBlockImpl : public viscpm::nn::Module {
  public:
   UnetDownBlockImpl(const UnetBlockContext& ctx, int64_t in_channels, int64_t out_channels, int64_t heads,
                     bool with_attention, bool with_downsample);
@@ -35,10 +34,10 @@ class UnetDownBlockImpl : public torch::nn::Module {
   std::vector<Transformer2D> attentions_;
   Downsample2D downsampler_{nullptr};
 };
-TORCH_MODULE(UnetDownBlock);
+VISCPM_MODULE(UnetDownBlock);
 
 // ResNet -> Transformer2D -> ResNet.
-class UnetMidBlockImpl : public torch::nn::Module {
+class UnetMidBlockImpl : public viscpm::nn::Module {
  public:
   UnetMidBlockImpl(const UnetBlockContext& ctx, int64_t channels, int64_t heads);
   at::Tensor forward(const at::Tensor& h, const at::Tensor& temb, const at::Tensor& context) const;
@@ -47,11 +46,11 @@ class UnetMidBlockImpl : public torch::nn::Module {
   ResnetBlock2D resnet0_{nullptr}, resnet1_{nullptr};
   Transformer2D attention_{nullptr};
 };
-TORCH_MODULE(UnetMidBlock);
+VISCPM_MODULE(UnetMidBlock);
 
 // (layers + 1) x [concat(h, skips.pop()) -> ResNet (+ Transformer2D)], then an optional
 // nearest x2 Upsample2D.
-class UnetUpBlockImpl : public torch::nn::Module {
+class UnetUpBlockImpl : public viscpm::nn::Module {
  public:
   UnetUpBlockImpl(const UnetBlockContext& ctx, int64_t prev_output_channels, int64_t out_channels,
                   int64_t skip_in_channels, int64_t heads, bool with_attention, bool with_upsample);
@@ -63,6 +62,6 @@ class UnetUpBlockImpl : public torch::nn::Module {
   std::vector<Transformer2D> attentions_;
   Upsample2D upsampler_{nullptr};
 };
-TORCH_MODULE(UnetUpBlock);
+VISCPM_MODULE(UnetUpBlock);
 
 }  // namespace viscpm::diffusion

@@ -1,12 +1,15 @@
 #include "diffusion/vae.h"
 
 #include <c10/core/InferenceMode.h>
+#include <ATen/ops/round.h>
+#include <ATen/ops/silu.h>
 
 #include <cmath>
 
 #include "common/error.h"
 #include "diffusion/vae_keys.h"
 #include "io/tensor_source.h"
+#include "common/tensor_text.h"
 
 namespace viscpm::diffusion {
 
@@ -22,12 +25,6 @@ ResnetSpec vae_resnet(const VaeConfig& config, int64_t in_channels, int64_t out_
   spec.groups = config.norm_num_groups;
   spec.eps = kVaeNormEps;
   return spec;
-}
-
-std::string shape_string(at::IntArrayRef shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
 }
 
 }  // namespace
@@ -62,7 +59,7 @@ VaeDecoderImpl::VaeDecoderImpl(const VaeConfig& config, const VaeOptions& option
 
   post_quant_conv_ =
       register_module("post_quant_conv", Conv2d(config_.latent_channels, config_.latent_channels, 1, 1, 0, o));
-  auto decoder = register_module("decoder", std::make_shared<torch::nn::Module>());
+  auto decoder = register_module("decoder", std::make_shared<viscpm::nn::Module>());
   conv_in_ = decoder->register_module("conv_in", Conv2d(config_.latent_channels, top, 3, 1, 1, o));
   mid_resnet0_ = register_nested(*decoder, {"mid_block", "resnets", "0"}, ResnetBlock2D(vae_resnet(config_, top, top), o));
   mid_attention_ = register_nested(*decoder, {"mid_block", "attentions", "0"},

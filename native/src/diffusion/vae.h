@@ -8,14 +8,13 @@
 // and thread-safe.
 #pragma once
 
-#include <ATen/ATen.h>
-#include <torch/nn/module.h>
-#include <torch/nn/pimpl.h>
+#include <ATen/core/Tensor.h>
+#include "common/module.h"
 
 #include <filesystem>
 #include <vector>
 
-#include "diffusion/attention.h"
+#include "kernels/cpu/sdp_attention.h"
 #include "diffusion/layers.h"
 #include "diffusion/resnet_block.h"
 #include "diffusion/vae_config.h"
@@ -32,7 +31,7 @@ struct VaeOptions {
 
 // Single-head self-attention over all pixels (diffusers 0.15 AttentionBlock); the softmax
 // is evaluated in fp32 whatever the model dtype.
-class VaeAttentionImpl : public torch::nn::Module {
+class VaeAttentionImpl : public viscpm::nn::Module {
  public:
   VaeAttentionImpl(int64_t channels, int64_t groups, const AttentionSettings& settings,
                    const at::TensorOptions& options);
@@ -44,9 +43,9 @@ class VaeAttentionImpl : public torch::nn::Module {
   AttentionMath math_;
   AttentionSettings settings_;
 };
-TORCH_MODULE(VaeAttention);
+VISCPM_MODULE(VaeAttention);
 
-class VaeDecoderImpl : public torch::nn::Module {
+class VaeDecoderImpl : public viscpm::nn::Module {
  public:
   VaeDecoderImpl(const VaeConfig& config, const VaeOptions& options);
 
@@ -75,7 +74,7 @@ class VaeDecoderImpl : public torch::nn::Module {
   std::vector<Upsample2D> upsamplers_;  // one per level but the last
   GroupNorm conv_norm_out_{nullptr};
 };
-TORCH_MODULE(VaeDecoder);
+VISCPM_MODULE(VaeDecoder);
 
 // Loads post_quant_conv.* and decoder.* strictly (encoder.* and quant_conv.* are skipped).
 VaeDecoder load_vae_decoder(const VaeConfig& config, const io::TensorSource& weights, const VaeOptions& options = {});

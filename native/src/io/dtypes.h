@@ -1,7 +1,7 @@
 // Names of tensor element types in the two checkpoint formats and in the fixtures.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <optional>
 #include <string>

@@ -1,5 +1,5 @@
 // Strict state-dict loading: validate everything, then copy tensor by tensor.
-#include <torch/nn/module.h>
+#include "common/module.h"
 
 #include <sstream>
 #include <unordered_map>
@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "io/mapped_tensor.h"
 #include "io/tensor_source.h"
+#include "common/tensor_text.h"
 
 namespace viscpm::io {
 
@@ -22,15 +23,15 @@ void list(std::ostringstream& out, const char* title, const std::vector<std::str
 }
 }  // namespace
 
-LoadReport load_module(torch::nn::Module& module, const TensorSource& source, const LoadOptions& options) {
+LoadReport load_module(viscpm::nn::Module& module, const TensorSource& source, const LoadOptions& options) {
   std::unordered_map<std::string, at::Tensor> targets;
   std::vector<std::string> target_order;
   auto collect = [&](const std::string& name, const at::Tensor& t) {
     if (!t.defined()) return;  // e.g. an absent bias
     if (targets.emplace(name, t).second) target_order.push_back(name);
   };
+  // Every tensor a model holds is a parameter (viscpm::nn::Module has no buffers).
   for (const auto& item : module.named_parameters(/*recurse=*/true)) collect(item.key(), item.value());
-  for (const auto& item : module.named_buffers(/*recurse=*/true)) collect(item.key(), item.value());
 
   LoadReport report;
   std::vector<std::pair<const TensorEntry*, at::Tensor>> copies;

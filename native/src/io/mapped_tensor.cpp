@@ -2,11 +2,14 @@
 
 #include <ATen/core/grad_mode.h>
 #include <c10/core/InferenceMode.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/from_blob.h>
 
 #include <cstring>
 #include <sstream>
 
 #include "common/error.h"
+#include "common/tensor_text.h"
 
 namespace viscpm::io {
 
@@ -33,14 +36,6 @@ std::optional<int64_t> checked_add(int64_t a, int64_t b) {
   int64_t r;
   if (__builtin_add_overflow(a, b, &r)) return std::nullopt;
   return r;
-}
-
-std::string shape_string(at::IntArrayRef shape) {
-  std::ostringstream s;
-  s << '[';
-  for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
-  s << ']';
-  return s.str();
 }
 
 int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& what) {

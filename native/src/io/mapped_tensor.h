@@ -2,7 +2,7 @@
 // out of the memory map (one tensor at a time, converted on the way).
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <optional>
@@ -28,7 +28,6 @@ int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& what
 // `storage_numel` elements; FormatError naming `what` otherwise.
 void check_view_in_bounds(const TensorEntry& entry, int64_t storage_numel, const std::string& what);
 
-std::string shape_string(at::IntArrayRef shape);
 
 // `entry` viewed over the storage starting at `storage_offset_bytes` of the map (already
 // bounds-checked): a CPU tensor aliasing the map where alignment allows, never written.

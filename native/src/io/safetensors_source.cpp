@@ -9,6 +9,7 @@
 #include "io/dtypes.h"
 #include "io/mapped_tensor.h"
 #include "io/sources.h"
+#include "common/tensor_text.h"
 
 namespace viscpm::io {
 

@@ -2,7 +2,7 @@
 // that knows only the opcodes and globals a state dict needs. Also the matching writer.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <string>

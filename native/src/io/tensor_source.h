@@ -11,7 +11,7 @@
 // set near the size of the tensors the caller keeps. Linux/POSIX (mmap).
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -21,7 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace torch::nn { class Module; }
+namespace viscpm::nn { class Module; }
 
 namespace viscpm::io {
 
@@ -89,7 +89,7 @@ class TensorSource {
   std::unordered_map<std::string, size_t> index_;  // name -> position in entries_
 };
 
-// Strict state-dict loading into a torch::nn::Module whose parameter/buffer names mirror
+// Strict state-dict loading into a viscpm::nn::Module whose parameter/buffer names mirror
 // the checkpoint keys under `prefix` (e.g. "llm."). Each target keeps its own dtype and
 // device; a missing key, a shape mismatch or a key under `prefix` the module does not
 // know raises FormatError naming the key and both shapes. Keys starting with one of
@@ -107,7 +107,7 @@ struct LoadReport {
   std::vector<std::string> ignored;
   std::vector<std::string> unknown;
 };
-LoadReport load_module(torch::nn::Module& module, const TensorSource& source, const LoadOptions& options);
+LoadReport load_module(viscpm::nn::Module& module, const TensorSource& source, const LoadOptions& options);
 
 // Writers, used by the demo (tiny random models saved in the real formats) and tests.
 // torch.save-compatible zip (protocol-2 pickle of an OrderedDict, one storage per tensor).

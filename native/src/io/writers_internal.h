@@ -1,7 +1,7 @@
 // Writer knobs the public header does not expose (used by the tests).
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <filesystem>
 #include <string>

@@ -1,5 +1,9 @@
 #include "text/structured_input.h"
 
+#include <ATen/ops/empty.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/zeros.h>
+
 #include <algorithm>
 #include <cstring>
 #include <functional>

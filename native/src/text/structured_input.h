@@ -10,7 +10,7 @@
 // All functions are pure (thread-safe given a shared const Tokenizer) and return CPU tensors.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdint>

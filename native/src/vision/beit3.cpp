@@ -1,5 +1,11 @@
 #include "vision/beit3.h"
 
+#include <ATen/ops/bmm.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/linear.h>
+#include <ATen/ops/softmax.h>
+
 #include <string>
 
 #include "common/error.h"

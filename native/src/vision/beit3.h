@@ -8,9 +8,8 @@
 // The text embedding and the mask token are not modules here (never used at inference).
 #pragma once
 
-#include <ATen/ATen.h>
-#include <torch/nn/module.h>
-#include <torch/nn/pimpl.h>
+#include <ATen/core/Tensor.h>
+#include "common/module.h"
 
 #include <vector>
 
@@ -20,7 +19,7 @@
 namespace viscpm::vision {
 
 // Conv 16x16 stride 16 (weight [D, 3, p, p], bias [D]) as a module named `proj`.
-class PatchProjectionImpl : public torch::nn::Module {
+class PatchProjectionImpl : public viscpm::nn::Module {
  public:
   PatchProjectionImpl(const Beit3Config& config, const at::TensorOptions& options);
   // [B, 3, H, W] -> [B, (H/p)*(W/p), D], patches in row-major order.
@@ -30,10 +29,10 @@ class PatchProjectionImpl : public torch::nn::Module {
   int64_t patch_size_;
   at::Tensor weight_, bias_;
 };
-TORCH_MODULE(PatchProjection);
+VISCPM_MODULE(PatchProjection);
 
 // `vision_embed`: cls token + flattened patch projections -> [B, 1 + patches, D].
-class VisionEmbeddingImpl : public torch::nn::Module {
+class VisionEmbeddingImpl : public viscpm::nn::Module {
  public:
   VisionEmbeddingImpl(const Beit3Config& config, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& pixel_values) const;
@@ -42,10 +41,10 @@ class VisionEmbeddingImpl : public torch::nn::Module {
   at::Tensor cls_token_;
   PatchProjection proj_{nullptr};
 };
-TORCH_MODULE(VisionEmbedding);
+VISCPM_MODULE(VisionEmbedding);
 
 // One learned table `weight` [rows, D].
-class PositionTableImpl : public torch::nn::Module {
+class PositionTableImpl : public viscpm::nn::Module {
  public:
   PositionTableImpl(int64_t rows, int64_t dim, const at::TensorOptions& options);
   // Rows 2 .. 2+count-1 (fairseq positions start after the padding index 1).
@@ -54,10 +53,10 @@ class PositionTableImpl : public torch::nn::Module {
  private:
   at::Tensor weight_;
 };
-TORCH_MODULE(PositionTable);
+VISCPM_MODULE(PositionTable);
 
 // `embed_positions`: A for the image tokens (patches + 3 rows), B for the queries.
-class PositionEmbeddingsImpl : public torch::nn::Module {
+class PositionEmbeddingsImpl : public viscpm::nn::Module {
  public:
   PositionEmbeddingsImpl(const Beit3Config& config, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x, int64_t split) const;  // x + positions
@@ -65,10 +64,10 @@ class PositionEmbeddingsImpl : public torch::nn::Module {
  private:
   PositionTable a_{nullptr}, b_{nullptr};
 };
-TORCH_MODULE(PositionEmbeddings);
+VISCPM_MODULE(PositionEmbeddings);
 
 // `self_attn`: per-expert q/k/v, joint softmax attention over all tokens, sub-LN, out.
-class SelfAttentionImpl : public torch::nn::Module {
+class SelfAttentionImpl : public viscpm::nn::Module {
  public:
   SelfAttentionImpl(const Beit3Config& config, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x, int64_t split) const;
@@ -79,10 +78,10 @@ class SelfAttentionImpl : public torch::nn::Module {
   MultiwayLinear q_proj_{nullptr}, k_proj_{nullptr}, v_proj_{nullptr}, out_proj_{nullptr};
   MultiwayLayerNorm inner_attn_ln_{nullptr};
 };
-TORCH_MODULE(SelfAttention);
+VISCPM_MODULE(SelfAttention);
 
 // One expert of `ffn`: fc1 -> GELU -> ffn_layernorm (sub-LN) -> fc2.
-class FeedForwardImpl : public torch::nn::Module {
+class FeedForwardImpl : public viscpm::nn::Module {
  public:
   FeedForwardImpl(const Beit3Config& config, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x) const;
@@ -91,10 +90,10 @@ class FeedForwardImpl : public torch::nn::Module {
   LinearLayer fc1_{nullptr}, fc2_{nullptr};
   LayerNormLayer ffn_layernorm_{nullptr};
 };
-TORCH_MODULE(FeedForward);
+VISCPM_MODULE(FeedForward);
 
 // `ffn`: the two experts `A` and `B`.
-class MultiwayFeedForwardImpl : public torch::nn::Module {
+class MultiwayFeedForwardImpl : public viscpm::nn::Module {
  public:
   MultiwayFeedForwardImpl(const Beit3Config& config, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x, int64_t split) const;
@@ -102,9 +101,9 @@ class MultiwayFeedForwardImpl : public torch::nn::Module {
  private:
   FeedForward a_{nullptr}, b_{nullptr};
 };
-TORCH_MODULE(MultiwayFeedForward);
+VISCPM_MODULE(MultiwayFeedForward);
 
-class EncoderLayerImpl : public torch::nn::Module {
+class EncoderLayerImpl : public viscpm::nn::Module {
  public:
   EncoderLayerImpl(const Beit3Config& config, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x, int64_t split) const;
@@ -114,10 +113,10 @@ class EncoderLayerImpl : public torch::nn::Module {
   MultiwayLayerNorm self_attn_layer_norm_{nullptr}, final_layer_norm_{nullptr};
   MultiwayFeedForward ffn_{nullptr};
 };
-TORCH_MODULE(EncoderLayer);
+VISCPM_MODULE(EncoderLayer);
 
 // `layers`: children named "0", "1", ... like torch.nn.ModuleList.
-class EncoderLayersImpl : public torch::nn::Module {
+class EncoderLayersImpl : public viscpm::nn::Module {
  public:
   EncoderLayersImpl(const Beit3Config& config, const at::TensorOptions& options);
   const std::vector<EncoderLayer>& layers() const { return layers_; }
@@ -125,9 +124,9 @@ class EncoderLayersImpl : public torch::nn::Module {
  private:
   std::vector<EncoderLayer> layers_;
 };
-TORCH_MODULE(EncoderLayers);
+VISCPM_MODULE(EncoderLayers);
 
-class EncoderImpl : public torch::nn::Module {
+class EncoderImpl : public viscpm::nn::Module {
  public:
   EncoderImpl(const Beit3Config& config, const at::TensorOptions& options);
   // Token embeddings [B, n, D] whose first `split` tokens are image tokens -> [B, n, D].
@@ -138,10 +137,10 @@ class EncoderImpl : public torch::nn::Module {
   EncoderLayers layers_{nullptr};
   MultiwayLayerNorm layer_norm_{nullptr};
 };
-TORCH_MODULE(Encoder);
+VISCPM_MODULE(Encoder);
 
 // `beit3`: image tokens + appended query tokens through the encoder.
-class Beit3Impl : public torch::nn::Module {
+class Beit3Impl : public viscpm::nn::Module {
  public:
   Beit3Impl(const Beit3Config& config, const at::TensorOptions& options);
   // pixel_values [B, 3, S, S] (normalised), queries [Q, D] -> encoder output of the
@@ -154,6 +153,6 @@ class Beit3Impl : public torch::nn::Module {
   VisionEmbedding vision_embed_{nullptr};
   Encoder encoder_{nullptr};
 };
-TORCH_MODULE(Beit3);
+VISCPM_MODULE(Beit3);
 
 }  // namespace viscpm::vision

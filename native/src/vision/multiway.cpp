@@ -1,5 +1,9 @@
 #include "vision/multiway.h"
 
+#include <ATen/ops/empty.h>
+#include <ATen/ops/gelu.h>
+#include <ATen/ops/layer_norm.h>
+
 namespace viscpm::vision {
 
 LinearLayerImpl::LinearLayerImpl(int64_t in_features, int64_t out_features, const at::TensorOptions& options) {

@@ -4,14 +4,15 @@
 // learned queries, which go through the language expert).
 #pragma once
 
-#include <ATen/ATen.h>
-#include <torch/nn/module.h>
-#include <torch/nn/pimpl.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/linear.h>
+#include "common/module.h"
 
 namespace viscpm::vision {
 
 // weight [out, in], bias [out]:  x W^T + b.
-class LinearLayerImpl : public torch::nn::Module {
+class LinearLayerImpl : public viscpm::nn::Module {
  public:
   LinearLayerImpl(int64_t in_features, int64_t out_features, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x) const { return at::linear(x, weight_, bias_); }
@@ -19,11 +20,11 @@ class LinearLayerImpl : public torch::nn::Module {
  private:
   at::Tensor weight_, bias_;
 };
-TORCH_MODULE(LinearLayer);
+VISCPM_MODULE(LinearLayer);
 
 // LayerNorm over the last dimension with affine weight and bias (statistics in float32 for
 // reduced-precision inputs, one rounding of the output).
-class LayerNormLayerImpl : public torch::nn::Module {
+class LayerNormLayerImpl : public viscpm::nn::Module {
  public:
   LayerNormLayerImpl(int64_t dim, double eps, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x) const;
@@ -33,7 +34,7 @@ class LayerNormLayerImpl : public torch::nn::Module {
   double eps_;
   at::Tensor weight_, bias_;
 };
-TORCH_MODULE(LayerNormLayer);
+VISCPM_MODULE(LayerNormLayer);
 
 // Applies `a` to tokens [0, split) and `b` to tokens [split, n) of x [batch, n, ...] and
 // concatenates the results along dimension 1.
@@ -45,7 +46,7 @@ at::Tensor route_multiway(const at::Tensor& x, int64_t split, FA&& a, FB&& b) {
   return at::cat({a(x.narrow(1, 0, split)), b(x.narrow(1, split, n - split))}, 1);
 }
 
-class MultiwayLinearImpl : public torch::nn::Module {
+class MultiwayLinearImpl : public viscpm::nn::Module {
  public:
   MultiwayLinearImpl(int64_t in_features, int64_t out_features, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x, int64_t split) const;
@@ -53,9 +54,9 @@ class MultiwayLinearImpl : public torch::nn::Module {
  private:
   LinearLayer a_{nullptr}, b_{nullptr};
 };
-TORCH_MODULE(MultiwayLinear);
+VISCPM_MODULE(MultiwayLinear);
 
-class MultiwayLayerNormImpl : public torch::nn::Module {
+class MultiwayLayerNormImpl : public viscpm::nn::Module {
  public:
   MultiwayLayerNormImpl(int64_t dim, double eps, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x, int64_t split) const;
@@ -63,7 +64,7 @@ class MultiwayLayerNormImpl : public torch::nn::Module {
  private:
   LayerNormLayer a_{nullptr}, b_{nullptr};
 };
-TORCH_MODULE(MultiwayLayerNorm);
+VISCPM_MODULE(MultiwayLayerNorm);
 
 // Exact (erf) GELU evaluated in float32, rounded once to x's dtype.
 at::Tensor gelu_fp32(const at::Tensor& x);

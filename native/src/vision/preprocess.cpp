@@ -1,6 +1,7 @@
 #include "vision/preprocess.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/ops/empty.h>
 
 #include <algorithm>
 #include <cmath>

@@ -4,7 +4,7 @@
 // for bit (spec beit3.md §1.1), so the model sees the same uint8 pixels as the reference.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <array>
 #include <cstdint>

@@ -1,6 +1,7 @@
 #include "vision/vision_encoder.h"
 
 #include <c10/core/InferenceMode.h>
+#include <ATen/ops/empty.h>
 
 #include "common/error.h"
 #include "io/tensor_source.h"

@@ -9,9 +9,8 @@
 // threads on one loaded encoder are safe (each runs under c10::InferenceMode).
 #pragma once
 
-#include <ATen/ATen.h>
-#include <torch/nn/module.h>
-#include <torch/nn/pimpl.h>
+#include <ATen/core/Tensor.h>
+#include "common/module.h"
 
 #include <filesystem>
 #include <string>
@@ -30,7 +29,7 @@ namespace viscpm::vision {
 extern const std::vector<std::string> kVisionIgnoredPrefixes;
 
 // `vpm`: holds `beit3` (the wrapper's mim head is not needed at inference).
-class VpmImpl : public torch::nn::Module {
+class VpmImpl : public viscpm::nn::Module {
  public:
   VpmImpl(const Beit3Config& config, const at::TensorOptions& options);
   const Beit3& beit3() const { return beit3_; }
@@ -38,10 +37,10 @@ class VpmImpl : public torch::nn::Module {
  private:
   Beit3 beit3_{nullptr};
 };
-TORCH_MODULE(Vpm);
+VISCPM_MODULE(Vpm);
 
 // `mapping`: Linear(D -> out) at index 0, exact GELU at 1, Linear(out -> out) at 2.
-class MappingImpl : public torch::nn::Module {
+class MappingImpl : public viscpm::nn::Module {
  public:
   MappingImpl(int64_t in_dim, int64_t out_dim, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x) const;
@@ -49,9 +48,9 @@ class MappingImpl : public torch::nn::Module {
  private:
   LinearLayer first_{nullptr}, second_{nullptr};
 };
-TORCH_MODULE(Mapping);
+VISCPM_MODULE(Mapping);
 
-class VisionEncoderImpl : public torch::nn::Module {
+class VisionEncoderImpl : public viscpm::nn::Module {
  public:
   // output_dim: CPM-Bee's dim_model (4096 for VisCPM-Chat). Parameters are allocated
   // uninitialised with `options` (dtype float32/float16/bfloat16, device) and must be loaded.
@@ -82,7 +81,7 @@ class VisionEncoderImpl : public torch::nn::Module {
   Vpm vpm_{nullptr};
   Mapping mapping_{nullptr};
 };
-TORCH_MODULE(VisionEncoder);
+VISCPM_MODULE(VisionEncoder);
 
 struct VisionEncoderOptions {
   at::Device device = at::kCPU;

@@ -1,0 +1,45 @@
+#include "decoding/decoding.h"
+
+#include "common/error.h"
+
+#include <cmath>
+
+namespace viscpm::decoding {
+
+const char* decoding_strategy_name(DecodingStrategy strategy) {
+  switch (strategy) {
+    case DecodingStrategy::kBeamSearch: return "beam_search";
+    case DecodingStrategy::kGreedy: return "greedy";
+    case DecodingStrategy::kSampling: return "sampling";
+  }
+  return "?";
+}
+
+void GenerationConfig::validate() const {
+  auto fail = [](const std::string& m) { throw InvalidArgument("generation config: " + m); };
+  if (strategy == DecodingStrategy::kBeamSearch && beam_size < 1)
+    fail("beam_size must be >= 1, got " + std::to_string(beam_size));
+  if (max_length < 0) fail("max_length must be >= 0, got " + std::to_string(max_length));
+  if (strategy != DecodingStrategy::kGreedy && !(std::isfinite(temperature) && temperature > 0))
+    fail("temperature must be a positive number, got " + std::to_string(temperature));
+  if (!(std::isfinite(repetition_penalty) && repetition_penalty >= 1.0))
+    fail("repetition_penalty must be >= 1 (1 disables it), got " + std::to_string(repetition_penalty));
+  if (!std::isfinite(length_penalty)) fail("length_penalty must be finite");
+  if (top_k < 0) fail("top_k must be >= 0 (0 keeps every token), got " + std::to_string(top_k));
+  if (!(top_p > 0 && top_p <= 1.0)) fail("top_p must be in (0, 1], got " + std::to_string(top_p));
+  if (max_input_length < 2) fail("max_input_length must be >= 2, got " + std::to_string(max_input_length));
+}
+
+std::vector<int32_t> GenerationResult::answer_ids() const {
+  std::vector<int32_t> ids = token_ids;
+  if (ended_with_eos && !ids.empty()) ids.pop_back();
+  return ids;
+}
+
+void check_cancelled(const GenerationCallbacks& callbacks) {
+  if (callbacks.cancel != nullptr && callbacks.cancel->load(std::memory_order_relaxed))
+    throw Cancelled("generation cancelled");
+  if (callbacks.should_continue && !callbacks.should_continue()) throw Cancelled("generation cancelled by the listener");
+}
+
+}  // namespace viscpm::decoding

@@ -1,0 +1,115 @@
+#include "kernels/cpu/small_batch_gemm.h"
+
+#include <ATen/Parallel.h>
+#include <c10/util/Half.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/linear.h>
+
+#include <atomic>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define VISCPM_SMALL_GEMM_X86 1
+#define VISCPM_AVX __attribute__((target("avx,fma,f16c")))
+#endif
+
+namespace viscpm::cpmbee {
+namespace {
+
+std::atomic<bool> g_enabled{true};
+
+#if VISCPM_SMALL_GEMM_X86
+bool cpu_supports_kernel() {
+  static const bool ok = __builtin_cpu_supports("avx") && __builtin_cpu_supports("fma") &&
+                         __builtin_cpu_supports("f16c");
+  return ok;
+}
+
+// 8 weights -> 8 floats (exact widening).
+VISCPM_AVX inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+VISCPM_AVX inline __m256 load8(const c10::Half* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+VISCPM_AVX inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+// out[m, n] = Σ_k x[m, k] · w[n, k] for n in [n0, n1); x is fp32 [M, K].
+template <int M, typename W, typename O>
+VISCPM_AVX void rows_kernel(const float* x, const W* w, int64_t K, int64_t N, int64_t n0, int64_t n1, O* out) {
+  const int64_t k8 = K - K % 8;
+  for (int64_t n = n0; n < n1; ++n) {
+    const W* row = w + n * K;
+    __m256 acc[M];
+    for (int m = 0; m < M; ++m) acc[m] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < k8; k += 8) {
+      const __m256 wv = load8(row + k);
+      for (int m = 0; m < M; ++m) acc[m] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + m * K + k), acc[m]);
+    }
+    for (int m = 0; m < M; ++m) {
+      float s = hsum(acc[m]);
+      for (int64_t k = k8; k < K; ++k) s += static_cast<float>(row[k]) * x[m * K + k];
+      out[m * N + n] = static_cast<O>(s);  // one rounding to the output dtype
+    }
+  }
+}
+
+template <typename W>
+void dispatch_rows(int64_t rows, const float* x, const W* w, int64_t K, int64_t N, W* out) {
+  // Chunks of ~256 KiB of weights per task.
+  const int64_t grain = std::max<int64_t>(16, (256 * 1024) / std::max<int64_t>(1, K * static_cast<int64_t>(sizeof(W))));
+  at::parallel_for(0, N, grain, [&](int64_t n0, int64_t n1) {
+    switch (rows) {
+#define VISCPM_ROWS(R) \
+  case R:              \
+    return rows_kernel<R, W, W>(x, w, K, N, n0, n1, out);
+      VISCPM_ROWS(1) VISCPM_ROWS(2) VISCPM_ROWS(3) VISCPM_ROWS(4)
+      VISCPM_ROWS(5) VISCPM_ROWS(6) VISCPM_ROWS(7) VISCPM_ROWS(8)
+#undef VISCPM_ROWS
+    }
+  });
+}
+#endif
+
+}  // namespace
+
+bool small_batch_kernel_active() {
+#if VISCPM_SMALL_GEMM_X86
+  return g_enabled.load(std::memory_order_relaxed) && cpu_supports_kernel();
+#else
+  return false;
+#endif
+}
+
+void set_small_batch_kernel_enabled(bool enabled) { g_enabled.store(enabled, std::memory_order_relaxed); }
+
+at::Tensor small_batch_linear(const at::Tensor& x, const at::Tensor& weight) {
+  const int64_t K = weight.size(1), N = weight.size(0);
+  const int64_t rows = K == 0 ? 0 : x.numel() / K;
+  const auto dtype = weight.scalar_type();
+  const bool eligible = small_batch_kernel_active() && x.device().is_cpu() && weight.device().is_cpu() &&
+                        rows >= 1 && rows <= kSmallBatchMaxRows && x.scalar_type() == dtype &&
+                        weight.is_contiguous() && x.size(-1) == K &&
+                        (dtype == at::kFloat || dtype == at::kHalf);
+  if (!eligible) return at::linear(x, weight);
+#if VISCPM_SMALL_GEMM_X86
+  at::Tensor xf = x.reshape({rows, K}).to(at::kFloat).contiguous();
+  auto out_sizes = x.sizes().vec();
+  out_sizes.back() = N;
+  at::Tensor out = at::empty(out_sizes, x.options());
+  const float* xp = xf.const_data_ptr<float>();
+  if (dtype == at::kFloat) {
+    dispatch_rows(rows, xp, weight.const_data_ptr<float>(), K, N, out.mutable_data_ptr<float>());
+  } else {
+    dispatch_rows(rows, xp, weight.const_data_ptr<c10::Half>(), K, N, out.mutable_data_ptr<c10::Half>());
+  }
+  return out;
+#else
+  return at::linear(x, weight);
+#endif
+}
+
+}  // namespace viscpm::cpmbee

@@ -1,0 +1,28 @@
+// y = x·Wᵀ for a handful of rows (decode steps: one row per beam) on the CPU.
+//
+// BLAS sgemm is tuned for large products; with 1-8 rows the product is a weight-streaming
+// GEMV and the generic kernels reach a fraction of the memory bandwidth (on the AVX-only
+// development machine OpenBLAS sgemm with 3 rows runs at ~1 GFLOP/s, 6x slower than
+// streaming the weights). This kernel streams each weight row once, accumulates in fp32
+// (fp32 and fp16 weights; cpmbee.md §2: fp32 accumulation, one rounding of the result)
+// and splits output features across the intra-op threads. It needs AVX+FMA+F16C at run
+// time; everything else (bf16, where oneDNN's GEMM is as fast; other devices; more rows;
+// non-contiguous weights; older CPUs) goes to at::linear.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/linear.h>
+
+namespace viscpm::cpmbee {
+
+constexpr int64_t kSmallBatchMaxRows = 8;
+
+// x [..., K] (same dtype as weight), weight [N, K] -> [..., N] in x's dtype.
+at::Tensor small_batch_linear(const at::Tensor& x, const at::Tensor& weight);
+
+// Whether the kernel runs for eligible inputs (CPU supports it and it is enabled).
+bool small_batch_kernel_active();
+// For benchmarks: switch the kernel off to measure the plain at::linear path.
+void set_small_batch_kernel_enabled(bool enabled);
+
+}  // namespace viscpm::cpmbee
