@@ -15,6 +15,7 @@ import ai.viscpm.chat.ChatAnswer;
 import ai.viscpm.chat.ChatModel;
 import ai.viscpm.chat.ChatSession;
 import ai.viscpm.chat.GenerationConfig;
+import ai.viscpm.testkit.DemoModels;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.awt.image.BufferedImage;
@@ -47,7 +48,7 @@ class ChatIT {
   @BeforeAll
   static void load() throws Exception {
     Path demoDir = Files.createTempDirectory("viscpm-chat-demo");
-    ChatModel.writeDemoModel(demoDir);
+    DemoModels.writeChatModel(demoDir);
     talkative = ChatModel.load(demoDir);
     model = ChatModel.load(Fixtures.resolve("models/chat"), Fixtures.resolve("models/chat/viscpm_chat.pt"), null, null,
         Fixtures.resolve("vocab/bee.txt"), ModelOptions.defaults());
@@ -241,7 +242,7 @@ class ChatIT {
   /** A thousand load/close cycles of a model leave resident memory flat. */
   @Test
   void thousandModelOpenCloseCycles(@TempDir Path dir) throws Exception {
-    ChatModel.writeDemoModel(dir);
+    DemoModels.writeChatModel(dir);
     for (int i = 0; i < 50; i++) ChatModel.load(dir).close();
     System.gc();
     long before = LifecycleIT.rssKb();

@@ -13,6 +13,7 @@ import ai.viscpm.ResourceNotFoundException;
 import ai.viscpm.paint.PaintModel;
 import ai.viscpm.paint.PaintRequest;
 import ai.viscpm.paint.PaintResult;
+import ai.viscpm.testkit.DemoModels;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.ByteBuffer;
@@ -175,7 +176,7 @@ class PaintIT {
 
   @Test
   void demoModelRoundTrip(@TempDir Path dir) throws Exception {
-    PaintModel.writeDemoModel(dir);
+    DemoModels.writePaintModel(dir);
     try (PaintModel demo = PaintModel.load(dir)) {
       PaintResult r = demo.generate(PaintRequest.builder("cat").size(demo.sizeMultiple(), demo.sizeMultiple())
           .steps(2).seed(9).build());

@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.viscpm.Device;
-import ai.viscpm.parity.CaseReport;
-import ai.viscpm.parity.ParitySuite;
+import ai.viscpm.testkit.CaseReport;
+import ai.viscpm.testkit.ParitySuite;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;

@@ -1,0 +1,61 @@
+package ai.viscpm;
+
+/**
+ * Where and how a model runs. Immutable; build with {@link #builder()}.
+ *
+ * @param device CPU (default) or CUDA
+ * @param cudaIndex which CUDA device when there are several
+ * @param dtype parameter precision (AUTO: float32 on the CPU, float16 on CUDA)
+ * @param verifyChecksums check the CRC-32 of every checkpoint record read (default true)
+ *
+ * <p>CPU threads belong to the process, not to a model: see {@link VisCpm#setThreads}.
+ */
+public record ModelOptions(Device device, int cudaIndex, DType dtype, boolean verifyChecksums) {
+  public ModelOptions {
+    if (cudaIndex < 0) throw new IllegalArgumentException("cudaIndex must be >= 0");
+  }
+
+  public static ModelOptions defaults() {
+    return builder().build();
+  }
+
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** The device string of the native API ("cpu", "cuda:0", ...). */
+  public String deviceName() {
+    return device == Device.CPU ? "cpu" : "cuda:" + cudaIndex;
+  }
+
+  public static final class Builder {
+    private Device device = Device.CPU;
+    private int cudaIndex;
+    private DType dtype = DType.AUTO;
+    private boolean verifyChecksums = true;
+
+    public Builder device(Device device) {
+      this.device = device;
+      return this;
+    }
+
+    public Builder cudaIndex(int index) {
+      this.cudaIndex = index;
+      return this;
+    }
+
+    public Builder dtype(DType dtype) {
+      this.dtype = dtype;
+      return this;
+    }
+
+    public Builder verifyChecksums(boolean verify) {
+      this.verifyChecksums = verify;
+      return this;
+    }
+
+    public ModelOptions build() {
+      return new ModelOptions(device, cudaIndex, dtype, verifyChecksums);
+    }
+  }
+}

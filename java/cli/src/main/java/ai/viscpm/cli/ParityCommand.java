@@ -1,0 +1,61 @@
+package ai.viscpm.cli;
+
+import ai.viscpm.Device;
+import ai.viscpm.testkit.CaseReport;
+import ai.viscpm.testkit.ParitySuite;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+@Command(name = "parity", mixinStandardHelpOptions = true,
+    description = "Run the golden cases of a fixtures folder (manifest.json) and compare with the reference. "
+        + "Prints one line per case and ends with 'N passed, N failed, N skipped'; exits 1 if any case failed.")
+final class ParityCommand implements Callable<Integer> {
+  @Parameters(paramLabel = "DIR", description = "fixtures folder holding manifest.json")
+  Path dir;
+
+  @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda (default: ${DEFAULT-VALUE})")
+  String device;
+
+  @Option(names = "--kind", description = "only cases of these kinds", split = ",")
+  java.util.List<String> kinds;
+
+  @Option(names = {"-v", "--verbose"}, description = "print every check of every case")
+  boolean verbose;
+
+  @Spec CommandSpec spec;
+
+  @Override
+  public Integer call() throws Exception {
+    PrintWriter out = spec.commandLine().getOut();
+    int passed = 0, failed = 0, skipped = 0;
+    try (ParitySuite suite = ParitySuite.open(dir, Device.parse(device))) {
+      for (ParitySuite.CaseEntry entry : suite.cases()) {
+        if (kinds != null && !kinds.contains(entry.kind())) continue;
+        CaseReport report = suite.run(entry.index());
+        out.println(report.line());
+        if (verbose || report.status() == CaseReport.Status.FAIL) {
+          for (CaseReport.Check c : report.checks()) {
+            if (verbose || !c.pass()) {
+              out.printf("    %s %s worst %.3e %s %s%n", c.pass() ? "ok  " : "FAIL", c.name(), c.worst(), c.where(),
+                  c.detail());
+            }
+          }
+        }
+        out.flush();
+        switch (report.status()) {
+          case PASS -> passed++;
+          case FAIL -> failed++;
+          case SKIP -> skipped++;
+        }
+      }
+    }
+    out.println(passed + " passed, " + failed + " failed, " + skipped + " skipped");
+    return failed > 0 ? 1 : 0;
+  }
+}
