@@ -160,11 +160,11 @@ void bench(const std::string& name, const CpmBee& model, const Options& o) {
   // optimised (small-batch GEMM kernel), optimised with at::linear GEMMs, reference.
   std::vector<Timing> opt, plain, ref;
   for (int round = 0; round < 2; ++round) {
-    set_small_batch_kernel_enabled(true);
+    viscpm::kernels::cpu::set_small_batch_kernel_enabled(true);
     opt.push_back(run_optimised(model, prompt, o));
-    set_small_batch_kernel_enabled(false);
+    viscpm::kernels::cpu::set_small_batch_kernel_enabled(false);
     plain.push_back(run_optimised(model, prompt, o));
-    set_small_batch_kernel_enabled(true);
+    viscpm::kernels::cpu::set_small_batch_kernel_enabled(true);
     ref.push_back(run_reference(model, prompt, o));
   }
   std::printf("%-5s L=%lld D=%lld H=%lldx%lld F=%lld V=%lld %s | prompt %d, beams %d, %d steps x2 (+%d warm-up)\n",
@@ -182,7 +182,7 @@ void bench(const std::string& name, const CpmBee& model, const Options& o) {
                 mean(steps));
     return median(steps);
   };
-  const double a = report(small_batch_kernel_active() ? "optimised" : "optimised (no kernel)", opt);
+  const double a = report(viscpm::kernels::cpu::small_batch_kernel_active() ? "optimised" : "optimised (no kernel)", opt);
   const double b = report("optimised, at::linear", plain);
   const double r = report("reference formulation", ref);
   const double diff = (opt.back().last_logits - ref.back().last_logits).abs().max().item<double>();

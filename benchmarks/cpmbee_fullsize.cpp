@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
               (long long)config.dim_head, (long long)config.dim_ff, (long long)config.vocab_size,
               config.parameter_count() / 1e9, config.parameter_count() * 2.0 / (1 << 30));
   std::printf("torch threads %d; small-batch GEMM kernel %s (fp32/fp16 only: bf16 GEMMs use at::linear/oneDNN)\n",
-              at::get_num_threads(), small_batch_kernel_active() ? "available" : "unavailable");
+              at::get_num_threads(), viscpm::kernels::cpu::small_batch_kernel_active() ? "available" : "unavailable");
   std::fflush(stdout);
 
   auto t = Clock::now();

@@ -2,6 +2,7 @@
 // on random small models: prefill + steps, beams, cache reorder.
 #include "testkit/reference/cpmbee_reference.h"
 #include "cpmbee_test_support.h"
+#include "common/host_read.h"
 
 #include <c10/core/InferenceMode.h>
 #include <ATen/ops/equal.h>
@@ -211,4 +212,36 @@ TEST(CpmBeeIncremental, ClearedCacheIsReusable) {
   auto expected_step = model->decode_step(chat_step({3, 3}, 0, b.answer_segment), fresh);
   EXPECT_TRUE(at::equal(reused.logits, expected.logits));
   EXPECT_TRUE(at::equal(step.logits, expected_step.logits));
+}
+
+// The decoders' path (trusted steps and reorders) reads nothing from the device and gives
+// the same bytes as the checked path.
+TEST(CpmBeeIncremental, TrustedStepsReadNothingAndMatchCheckedSteps) {
+  const auto config = small_config();
+  auto model = random_model(config, 11);
+  const auto req = random_request(config, 20, 5, 8, false, true);
+  KvCache checked = model->new_cache(3, 40), trusted = model->new_cache(3, 40);
+  model->prefill(req.prompt, checked, {}, LogitsMode::kLast);
+  model->prefill(req.prompt, trusted, {}, LogitsMode::kLast);
+  const std::vector<std::vector<int64_t>> feed = {{6, 6, 6}, {10, 20, 30}, {7, 8, 9}, {1, 2, 3}};
+  const at::Tensor parents = at::tensor(std::vector<int64_t>{2, 0, 0}, at::kLong);
+  for (size_t i = 0; i < feed.size(); ++i) {
+    StepInputs s = chat_step(feed[i], static_cast<int64_t>(i), req.answer_segment);
+    s.token_subs = at::tensor(std::vector<int64_t>{0, static_cast<int64_t>(i % 2), 0}, at::kLong);
+    const at::Tensor expected = model->decode_step(s, checked).logits;
+    checked.reorder(parents);
+    s.trusted = true;
+    at::Tensor got;
+    {
+      viscpm::HostReadCounter reads;
+      got = model->decode_step(s, trusted).logits;
+      trusted.reorder(parents, /*trusted=*/true);
+      EXPECT_EQ(reads.count(), 0) << "step " << i;
+    }
+    EXPECT_TRUE(at::equal(got, expected)) << "step " << i << ": " << max_diff(got, expected);
+  }
+  // The checked path does read (the counter sees it).
+  viscpm::HostReadCounter reads;
+  model->decode_step(chat_step({1, 2, 3}, 9, req.answer_segment), checked);
+  EXPECT_GT(reads.count(), 0);
 }

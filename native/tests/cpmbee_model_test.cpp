@@ -1,7 +1,7 @@
 // CPM-Bee building blocks and the full forward: bucket function, rotary table, masks,
 // rounding points of the reduced-precision path, loading and fused weights.
 #include "common/error.h"
-#include "kernels/cpu/numerics.h"
+#include "kernels/ops.h"
 #include "cpmbee_test_support.h"
 #include "io/tensor_source.h"
 
@@ -78,7 +78,7 @@ TEST(CpmBeeBlocks, RotaryFp16RoundingPoints) {
 TEST(CpmBeeBlocks, RmsNormFp16HasTwoRoundings) {
   c10::InferenceMode guard;
   at::Tensor x = at::randn({3, 4096}).mul_(20).to(at::kHalf), w = at::randn({4096}).to(at::kHalf);
-  at::Tensor y = rms_norm(x, w, 1e-6);
+  at::Tensor y = viscpm::kernels::rms_norm(x, w, 1e-6);
   at::Tensor xf = x.to(at::kFloat);
   at::Tensor t = (xf * at::rsqrt(xf.pow(2).mean(-1, true) + 1e-6)).to(at::kHalf);
   at::Tensor expected = (t.to(at::kFloat) * w.to(at::kFloat)).to(at::kHalf);
@@ -221,7 +221,7 @@ TEST(CpmBeeLoad, RefreshRebuildsFusedWeights) {
 // The decode-step GEMM kernel equals an fp32-accumulated product, rounded once.
 TEST(CpmBeeBlocks, SmallBatchLinearMatchesFp32Product) {
   c10::InferenceMode guard;
-  if (!small_batch_kernel_active()) GTEST_SKIP() << "CPU lacks AVX/FMA/F16C: at::linear is used";
+  if (!viscpm::kernels::cpu::small_batch_kernel_active()) GTEST_SKIP() << "CPU lacks AVX/FMA/F16C: at::linear is used";
   for (int64_t k : {8, 37, 256}) {
     at::Tensor w = at::randn({300, k});
     for (int64_t rows : {1, 3, 8, 9}) {
@@ -231,7 +231,7 @@ TEST(CpmBeeBlocks, SmallBatchLinearMatchesFp32Product) {
         SCOPED_TRACE(std::string(c10::toString(dtype)) + " rows " + std::to_string(rows) + " k " + std::to_string(k));
         at::Tensor xd = x.to(dtype), wd = w.to(dtype);
         at::Tensor exact = at::linear(xd.to(at::kDouble), wd.to(at::kDouble));  // exact products of the rounded operands
-        at::Tensor y = small_batch_linear(xd, wd);
+        at::Tensor y = viscpm::kernels::cpu::small_batch_linear(xd, wd);
         ASSERT_EQ(y.scalar_type(), dtype);
         ASSERT_EQ(y.sizes(), expected.sizes());
         // One rounding of an fp32 accumulation: within half an output ulp plus fp32 noise.

@@ -21,12 +21,14 @@ class FakeStepper : public decoding::TokenStepper {
   FakeStepper(int64_t rows, int64_t width, uint64_t seed = 7) : width_(width), seed_(seed), history_(rows) {}
 
   int64_t rows() const override { return static_cast<int64_t>(history_.size()); }
-  at::Tensor step(const std::vector<decoding::FedToken>& tokens) override {
+  // CPU tensors only: the fake reads them through data_ptr (not a counted device read).
+  at::Tensor step(const decoding::StepTokens& tokens) override {
     ++calls;
     at::Tensor logits = at::empty({rows(), width_}, at::kFloat);
-    for (size_t r = 0; r < tokens.size(); ++r) {
-      history_[r].push_back(tokens[r].id);
-      positions.push_back(tokens[r].position);
+    const at::Tensor ids = tokens.ids.contiguous(), pos = tokens.positions.contiguous();
+    for (size_t r = 0; r < history_.size(); ++r) {
+      history_[r].push_back(static_cast<int32_t>(ids.data_ptr<int64_t>()[r]));
+      positions.push_back(pos.data_ptr<int64_t>()[r]);
       uint64_t h = seed_;
       for (int32_t id : history_[r]) h = h * 1000003u + static_cast<uint64_t>(id) + 1;
       at::Generator gen = at::detail::createCPUGenerator(h);
@@ -35,9 +37,10 @@ class FakeStepper : public decoding::TokenStepper {
     }
     return logits;
   }
-  void reorder(const std::vector<int64_t>& parents) override {
+  void reorder(const at::Tensor& parents) override {
     std::vector<std::vector<int32_t>> next;
-    for (int64_t p : parents) next.push_back(history_.at(static_cast<size_t>(p)));
+    const at::Tensor p = parents.contiguous();
+    for (int64_t r = 0; r < p.numel(); ++r) next.push_back(history_.at(static_cast<size_t>(p.data_ptr<int64_t>()[r])));
     history_ = std::move(next);
   }
 

@@ -16,6 +16,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "common/host_read.h"
 #include "decoding/beam_search.h"
 #include "decoding/logits_processor.h"
 #include "decoding/sampling.h"
@@ -240,6 +241,25 @@ TEST(GenerateSampling, StopsAtEosAndStreamsEachToken) {
   for (const auto& p : pieces) all += p;
   EXPECT_EQ(all, spec.text(result.answer_ids()));
   EXPECT_EQ(model.positions, (std::vector<int64_t>{0, 1, 2, 3}));
+}
+
+// The decoders read from the device once per step (the ranked candidates / the chosen
+// column) and nothing else: the fake model reads nothing, so every counted read is theirs.
+TEST(GenerateDecoding, OneDeviceReadPerStep) {
+  {
+    FakeStepper model(3, 30);
+    viscpm::HostReadCounter reads;
+    const auto result = beam_search(model, fake_spec(30), beam_config(12), at::kCPU, {});
+    EXPECT_EQ(reads.count(), result.model_steps);
+  }
+  for (auto strategy : {DecodingStrategy::kGreedy, DecodingStrategy::kSampling}) {
+    FakeStepper model(1, 30);
+    GenerationConfig c = sampling_config(5);
+    c.strategy = strategy;
+    viscpm::HostReadCounter reads;
+    const auto result = sample_search(model, fake_spec(30), c, at::kCPU, {});
+    EXPECT_EQ(reads.count(), result.model_steps) << decoding_strategy_name(strategy);
+  }
 }
 
 }  // namespace

@@ -16,7 +16,7 @@
 #include <fstream>
 
 #include "common/error.h"
-#include "kernels/cpu/sdp_attention.h"
+#include "kernels/ops.h"
 #include "diffusion/timestep_embedding.h"
 #include "diffusion/trans_block.h"
 #include "diffusion/unet.h"

@@ -12,6 +12,7 @@
 #include <ATen/ops/isfinite.h>
 #include <ATen/ops/ones.h>
 #include <ATen/ops/randn.h>
+#include <ATen/ops/cos.h>
 #include <ATen/ops/sin.h>
 #include <ATen/ops/zeros.h>
 #include <ATen/ops/zeros_like.h>
@@ -447,3 +448,28 @@ TEST(DiffusionScheduler, CudaSampleWithCpuGeneratorMatchesCpu) {
 }
 
 }  // namespace
+
+// guided_step (DDPM: the fused kernel) gives the bytes of combine-then-step, with the same draws.
+TEST(DiffusionScheduler, GuidedStepEqualsCombineThenStep) {
+  const at::Tensor x0 = latent();
+  for (const auto& name : scheduler_names()) {
+    auto fused = sd(name, 10), plain = sd(name, 10);
+    c10::InferenceMode guard;
+    at::Generator g1 = make_cpu_generator(5), g2 = make_cpu_generator(5);
+    GeneratorNoise n1(&g1), n2(&g2);
+    at::Tensor a = x0 * fused->init_noise_sigma(), b = a.clone();
+    for (double t : fused->timestep_values()) {
+      const at::Tensor uncond = at::sin(fused->scale_model_input(a, t) * 3 + t / 1000.0);
+      const at::Tensor cond = at::cos(fused->scale_model_input(a, t) * 2);
+      a = fused->guided_step(uncond, cond, 7.5, t, a, n1);
+      const at::Tensor guided = uncond + 7.5 * (cond - uncond);
+      b = plain->step(guided, t, b, n2).prev_sample;
+      ASSERT_TRUE(a.equal(b)) << name << " at t=" << t;
+    }
+  }
+  auto s = sd("ddpm", 10);
+  at::Generator g = make_cpu_generator(1);
+  GeneratorNoise noise(&g);
+  EXPECT_THROW(s->guided_step(latent(), at::Tensor(), 7.5, s->timestep_values()[0], latent(), noise),
+               InvalidArgument);
+}

@@ -38,6 +38,10 @@ struct StepInputs {
   at::Tensor sample_ids;          // [B]; undefined = all 0
   at::Tensor num_segments;        // [B]; undefined = the last prefilled token's value per row
   at::Tensor segment_rel_offset;  // [B]; undefined = the last prefilled token's value per row
+  // The decoders' path: the caller guarantees ids inside the vocabulary and segment fields
+  // inside the request's relation table, so the step checks no values and reads nothing
+  // from the device (masks and prompt columns are then built unconditionally; same result).
+  bool trusted = false;
 };
 
 // Validated fields: int64 (context: bool) on the model's device, [B, N].

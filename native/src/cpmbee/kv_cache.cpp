@@ -28,7 +28,7 @@ KvCache::KvCache(const CpmBeeConfig& config, int64_t batch, int64_t capacity, at
 at::Tensor KvCache::keys(int64_t layer) const { return kv_[layer][0].narrow(2, 0, length_); }
 at::Tensor KvCache::values(int64_t layer) const { return kv_[layer][1].narrow(2, 0, length_); }
 
-void KvCache::reorder(const at::Tensor& beam_idx) {
+void KvCache::reorder(const at::Tensor& beam_idx, bool trusted) {
   if (!defined()) throw InvalidArgument("reorder on an unallocated KV cache");
   if (!beam_idx.defined() || beam_idx.dim() != 1 || beam_idx.size(0) != batch_ ||
       !at::isIntegralType(beam_idx.scalar_type(), /*includeBool=*/false))
@@ -36,9 +36,11 @@ void KvCache::reorder(const at::Tensor& beam_idx) {
                           shape_string(beam_idx));
   c10::InferenceMode guard;
   at::Tensor index = beam_idx.to(kv_.device(), at::kLong);
-  at::Tensor range = at::stack({index.min(), index.max()}).cpu();
-  if (range[0].item<int64_t>() < 0 || range[1].item<int64_t>() >= batch_)
-    throw InvalidArgument("KV cache reorder index out of range [0, " + std::to_string(batch_) + ")");
+  if (!trusted) {
+    at::Tensor range = at::stack({index.min(), index.max()}).cpu();
+    if (range[0].item<int64_t>() < 0 || range[1].item<int64_t>() >= batch_)
+      throw InvalidArgument("KV cache reorder index out of range [0, " + std::to_string(batch_) + ")");
+  }
   // Keys shared by every row (the broadcast prompt) are identical: only the tail moves.
   const int64_t tail = length_ - shared_length_;
   if (tail > 0) {

@@ -45,7 +45,9 @@ class KvCache {
 
   // Beam search: new row b takes old row beam_idx[b] (int, [batch], values in [0, batch)).
   // Only the non-shared tail is copied. Throws InvalidArgument on a bad index tensor.
-  void reorder(const at::Tensor& beam_idx);
+  // trusted: the caller guarantees the values are in range (a decoder's own parents), so
+  // nothing is read from the device.
+  void reorder(const at::Tensor& beam_idx, bool trusted = false);
   // Forgets all tokens (keeps the allocation) so the cache can serve a new request.
   void clear();
 

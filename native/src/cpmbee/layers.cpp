@@ -6,17 +6,14 @@
 #include <ATen/ops/embedding.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/index_select.h>
-#include <ATen/ops/linear.h>
 #include <ATen/ops/log.h>
-#include <ATen/ops/matmul.h>
 #include <ATen/ops/mul.h>
 #include <ATen/ops/ones.h>
 #include <ATen/ops/pow.h>
 #include <ATen/ops/reciprocal.h>
 #include <ATen/ops/where.h>
 
-#include "kernels/cpu/numerics.h"
-#include "kernels/cpu/small_batch_gemm.h"
+#include "kernels/ops.h"
 
 #include <cmath>
 #include <limits>
@@ -28,7 +25,7 @@ RmsNormImpl::RmsNormImpl(int64_t dim, double eps_, const ParamSpec& spec) : eps(
   weight = register_parameter("weight", at::ones({dim}, spec.options()), /*requires_grad=*/false);
 }
 
-at::Tensor RmsNormImpl::forward(const at::Tensor& x) const { return rms_norm(x, weight, eps); }
+at::Tensor RmsNormImpl::forward(const at::Tensor& x) const { return kernels::rms_norm(x, weight, eps); }
 
 // ---------------------------------------------------------------------------------------
 ScaledLinearImpl::ScaledLinearImpl(at::Tensor weight_storage, bool scale_before_)
@@ -42,8 +39,8 @@ void ScaledLinearImpl::rebind_weight(const at::Tensor& storage) {
 }
 
 at::Tensor ScaledLinearImpl::forward(const at::Tensor& x) const {
-  if (scale_before) return small_batch_linear(at::div(x, divisor), weight);
-  return small_batch_linear(x, weight).div_(divisor);
+  if (scale_before) return kernels::linear(at::div(x, divisor), weight);
+  return kernels::linear(x, weight).div_(divisor);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -75,11 +72,15 @@ at::Tensor EmbeddingExtImpl::forward(const at::Tensor& ids, const at::Tensor& su
   return rotate(e, subs);
 }
 
+at::Tensor EmbeddingExtImpl::forward_rotating(const at::Tensor& ids, const at::Tensor& subs) const {
+  return rotate(at::embedding(weight, ids).div_(divisor), subs);
+}
+
 at::Tensor EmbeddingExtImpl::projection(const at::Tensor& h, const at::Tensor& ext_rows) const {
-  at::Tensor logits = small_batch_linear(at::div(h, divisor), weight);
+  at::Tensor logits = kernels::linear(at::div(h, divisor), weight);
   if (!ext_rows.defined() || ext_rows.size(0) == 0) return logits;
   // Ext rows already hold the 1/sqrt(dim) scaling: h is used undivided (§4.4).
-  return at::cat({logits, at::linear(h, ext_rows)}, -1);
+  return at::cat({logits, kernels::linear(h, ext_rows)}, -1);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -136,7 +137,7 @@ AttentionImpl::AttentionImpl(const CpmBeeConfig& config, const ParamSpec& spec)
 at::Tensor AttentionImpl::forward(const at::Tensor& x, const AttentionPlan& plan, const LayerKv& kv) const {
   const int64_t batch = x.size(0), len = x.size(1), width = num_heads * dim_head;
   // One GEMM for q, k, v; each is rounded, then divided by sqrt(dim_model) (§4.5 step 1).
-  at::Tensor qkv = small_batch_linear(x, qkv_weight).div_(qkv_divisor);
+  at::Tensor qkv = kernels::linear(x, qkv_weight).div_(qkv_divisor);
   auto heads = [&](int64_t i) {  // [B, L, H·dh] slice -> [B, H, L, dh], head-major features
     return qkv.narrow(-1, i * width, width).view({batch, len, num_heads, dim_head}).transpose(1, 2);
   };
@@ -149,12 +150,9 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const AttentionPlan& plan
     keys = kv.k.narrow(0, 0, batch).narrow(2, 0, total);
     values = kv.v.narrow(0, 0, batch).narrow(2, 0, total);
   }
-  // Rounding points of §4.5 steps 3-6: QKᵀ, /sqrt(dh), +bias, mask, softmax, mask again.
-  at::Tensor scores = at::matmul(q, keys.transpose(-1, -2)).div_(score_divisor).add_(plan.bias);
-  if (plan.blocked.defined()) scores.masked_fill_(plan.blocked, -std::numeric_limits<double>::infinity());
-  at::Tensor probs = softmax_last(scores);
-  if (plan.has_empty_rows) probs.masked_fill_(plan.blocked, 0.0);
-  at::Tensor out = at::matmul(probs, values).transpose(1, 2).reshape({batch, len, width});
+  const kernels::CpmBeeMask mask{plan.bias, plan.blocked, plan.has_empty_rows};
+  at::Tensor out = len == 1 ? kernels::cpmbee_attention_decode(q, keys, values, mask, score_divisor)
+                            : kernels::cpmbee_attention_prefill(q, keys, values, mask, score_divisor);
   return attention_out->forward(out);
 }
 
@@ -167,9 +165,7 @@ DenseGatedActImpl::DenseGatedActImpl(int64_t dim_in, int64_t dim_ff_, const Para
 }
 
 at::Tensor DenseGatedActImpl::forward(const at::Tensor& x) const {
-  at::Tensor both = small_batch_linear(x, fused_weight).div_(divisor);
-  at::Tensor gate = gelu_exact(both.narrow(-1, 0, dim_ff));  // fresh tensor
-  return gate.mul_(both.narrow(-1, dim_ff, dim_ff));
+  return kernels::gated_gelu(x, fused_weight, divisor);
 }
 
 FeedForwardImpl::FeedForwardImpl(const CpmBeeConfig& config, const ParamSpec& spec) {
@@ -181,7 +177,7 @@ FeedForwardImpl::FeedForwardImpl(const CpmBeeConfig& config, const ParamSpec& sp
 at::Tensor FeedForwardImpl::forward(const at::Tensor& x) const {
   at::Tensor m = w_in->forward(x);
   // w_out divides its input by sqrt(dim_ff) before the GEMM (§4.6 step 4); m is ours to modify.
-  return small_batch_linear(m.div_(w_out->divisor), w_out->weight);
+  return kernels::linear(m.div_(w_out->divisor), w_out->weight);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -192,7 +188,7 @@ SelfAttentionBlockImpl::SelfAttentionBlockImpl(const CpmBeeConfig& config, const
 
 void SelfAttentionBlockImpl::forward_(at::Tensor& h, const AttentionPlan& plan, const LayerKv& kv) const {
   at::Tensor a = self_attention->forward(layernorm_before_attention->forward(h), plan, kv);
-  h.add_(a).div_(kResidualScale);  // sum rounded, then the division rounded (§4.7)
+  kernels::scaled_residual_add_(h, a, kResidualScale);  // sum rounded, then the division (§4.7)
 }
 
 FfnBlockImpl::FfnBlockImpl(const CpmBeeConfig& config, const ParamSpec& spec) {
@@ -202,7 +198,7 @@ FfnBlockImpl::FfnBlockImpl(const CpmBeeConfig& config, const ParamSpec& spec) {
 
 void FfnBlockImpl::forward_(at::Tensor& h) const {
   at::Tensor f = ffn->forward(layernorm_before_ffn->forward(h));
-  h.add_(f).div_(kResidualScale);
+  kernels::scaled_residual_add_(h, f, kResidualScale);
 }
 
 TransformerBlockImpl::TransformerBlockImpl(const CpmBeeConfig& config, const ParamSpec& spec) {

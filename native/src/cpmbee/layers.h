@@ -54,6 +54,8 @@ class EmbeddingExtImpl : public viscpm::nn::Module {
   EmbeddingExtImpl(int64_t vocab_size, int64_t dim, const ParamSpec& spec);
   // ids, subs: int64 of any equal shape -> [..., dim] in the parameter dtype.
   at::Tensor forward(const at::Tensor& ids, const at::Tensor& subs) const;
+  // Without the "any sub != 0" test (a host read): the rotation of sub 0 is the identity.
+  at::Tensor forward_rotating(const at::Tensor& ids, const at::Tensor& subs) const;
   // Rotates rows of x ([..., dim]) by the angles 16·sub·inv_freq (identity where sub == 0).
   at::Tensor rotate(const at::Tensor& x, const at::Tensor& subs) const;
   // h [..., dim] -> logits [..., vocab + E]; ext_rows [E, dim] are embeddings of the ext

@@ -135,7 +135,7 @@ at::Tensor CpmBeeImpl::embed(const at::Tensor& ids, const at::Tensor& subs) cons
 
 CpmBeeImpl::Tables CpmBeeImpl::attention_tables(const TokenFields& q, const TokenFields& k,
                                                 const at::Tensor& segment_rel, const at::Tensor& pair_valid,
-                                                bool use_span, bool* position_dependent) const {
+                                                bool use_span, bool* position_dependent, bool check_ranges) const {
   const int64_t batch = q.positions.size(0), len_q = q.positions.size(1), len_k = k.positions.size(1);
   // §5.1 segment bucket: relation-table entry for same-sample pairs, 1 otherwise.
   at::Tensor same = qcol(q.sample_ids).eq(krow(k.sample_ids));
@@ -147,17 +147,20 @@ CpmBeeImpl::Tables CpmBeeImpl::attention_tables(const TokenFields& q, const Toke
   at::Tensor seg_bucket = at::gather(segment_rel, 1, index.clamp(0, segment_rel.size(1) - 1).reshape({batch, len_q * len_k}))
                               .view({batch, len_q, len_k});
   seg_bucket.masked_fill_(other, 1);
-  // One host sync for every range check of the call.
-  at::Tensor ranges = at::stack({index.min(), index.max(), seg_bucket.min(), seg_bucket.max()}).cpu();
-  const int64_t idx_lo = ranges[0].item<int64_t>(), idx_hi = ranges[1].item<int64_t>();
-  if (idx_lo < 0 || idx_hi >= segment_rel.size(1))
-    throw InvalidArgument("CPM-Bee segment fields address segment_rel entry " +
-                          std::to_string(idx_lo < 0 ? idx_lo : idx_hi) + " outside its " +
-                          std::to_string(segment_rel.size(1)) + " entries (segment * num_segments + segment + offset)");
-  const int64_t seg_lo = ranges[2].item<int64_t>(), seg_hi = ranges[3].item<int64_t>();
-  if (seg_lo < 0 || seg_hi > config_.position_bias_num_segment_buckets)
-    throw InvalidArgument("CPM-Bee segment_rel holds relation bucket " + std::to_string(seg_lo < 0 ? seg_lo : seg_hi) +
-                          " outside [0, " + std::to_string(config_.position_bias_num_segment_buckets) + "]");
+  // One host sync for every range check of the call (none for trusted steps: the clamp
+  // above keeps the gather in bounds either way).
+  if (check_ranges) {
+    at::Tensor ranges = at::stack({index.min(), index.max(), seg_bucket.min(), seg_bucket.max()}).cpu();
+    const int64_t idx_lo = ranges[0].item<int64_t>(), idx_hi = ranges[1].item<int64_t>();
+    if (idx_lo < 0 || idx_hi >= segment_rel.size(1))
+      throw InvalidArgument("CPM-Bee segment fields address segment_rel entry " +
+                            std::to_string(idx_lo < 0 ? idx_lo : idx_hi) + " outside its " +
+                            std::to_string(segment_rel.size(1)) + " entries (segment * num_segments + segment + offset)");
+    const int64_t seg_lo = ranges[2].item<int64_t>(), seg_hi = ranges[3].item<int64_t>();
+    if (seg_lo < 0 || seg_hi > config_.position_bias_num_segment_buckets)
+      throw InvalidArgument("CPM-Bee segment_rel holds relation bucket " + std::to_string(seg_lo < 0 ? seg_lo : seg_hi) +
+                            " outside [0, " + std::to_string(config_.position_bias_num_segment_buckets) + "]");
+  }
   // §5.2-5.4 bucket and bias.
   at::Tensor relative = krow(k.positions) - qcol(q.positions);
   at::Tensor bias = position_bias->bias(position_bias->bucket(seg_bucket, relative));
@@ -174,10 +177,17 @@ CpmBeeImpl::Tables CpmBeeImpl::attention_tables(const TokenFields& q, const Toke
   return {bias, visible.logical_not().unsqueeze(1)};
 }
 
-AttentionPlan CpmBeeImpl::make_plan(at::Tensor bias, at::Tensor blocked, int64_t cache_offset) const {
+AttentionPlan CpmBeeImpl::make_plan(at::Tensor bias, at::Tensor blocked, int64_t cache_offset, bool trusted) const {
   AttentionPlan plan;
   plan.bias = std::move(bias);
   plan.cache_offset = cache_offset;
+  if (trusted) {
+    // Filling a mask that blocks nothing, and zeroing probabilities that are already 0,
+    // change no value: both are applied instead of asking the device whether they are needed.
+    plan.blocked = std::move(blocked);
+    plan.has_empty_rows = true;
+    return plan;
+  }
   at::Tensor flags = at::stack({blocked.any(), blocked.all(-1).any()}).cpu();
   if (flags[0].item<bool>()) plan.blocked = std::move(blocked);  // else skip every masked_fill
   plan.has_empty_rows = flags[1].item<bool>();
@@ -337,7 +347,8 @@ StepOutput CpmBeeImpl::decode_step(const StepInputs& step, KvCache& cache) const
   q.rel_offset = column(step.segment_rel_offset.defined()
                             ? step_field(step.segment_rel_offset, "segment_rel_offset", rows, device_)
                             : cache.last_rel_offset_);
-  at::Tensor embedding = embed(q.ids, q.subs);  // validates the ids
+  at::Tensor embedding = step.trusted ? input_embedding->forward_rotating(q.ids, q.subs)
+                                      : embed(q.ids, q.subs);  // validates the ids
 
   const at::Tensor* sources[KvCache::kNumFields] = {&q.positions, &q.context, &q.sample_ids, &q.num_segments,
                                                     &q.segments};
@@ -354,22 +365,28 @@ StepOutput CpmBeeImpl::decode_step(const StepInputs& step, KvCache& cache) const
   };
   auto fill = [&](int64_t begin, int64_t count, bool* position_dependent) {
     TokenFields k = key_fields(begin, count);
-    Tables t = attention_tables(q, k, cache.segment_rel_, krow(k.num_segments.ne(0)), false, position_dependent);
+    Tables t = attention_tables(q, k, cache.segment_rel_, krow(k.num_segments.ne(0)), false, position_dependent,
+                                /*check_ranges=*/!step.trusted);
     cache.step_bias_.narrow(3, begin, count).copy_(t.bias);
     cache.step_blocked_.narrow(3, begin, count).copy_(t.blocked);
   };
   // Prompt columns: rebuilt only when a row's query segment fields changed (or when they
   // depend on the query position: a query in a prompt segment, or causal prompt keys).
   const int64_t prefix = cache.prefix_length_;
-  at::Tensor query_key = at::cat({q.segments, q.num_segments, q.rel_offset, q.sample_ids, q.context.to(at::kLong)}, 1);
-  if (!(cache.prefix_valid_ && at::equal(query_key, cache.prefix_query_))) {
+  if (step.trusted) {
+    fill(0, prefix, nullptr);  // rebuilt every step: asking whether it could be reused is a read
+    cache.prefix_valid_ = false;
+  } else if (at::Tensor query_key =
+                 at::cat({q.segments, q.num_segments, q.rel_offset, q.sample_ids, q.context.to(at::kLong)}, 1);
+             !(cache.prefix_valid_ && at::equal(query_key, cache.prefix_query_))) {
     bool position_dependent = true;
     fill(0, prefix, &position_dependent);
     cache.prefix_valid_ = !position_dependent;
     cache.prefix_query_ = query_key;
   }
   fill(prefix, total - prefix, nullptr);  // answer columns, including the new token
-  AttentionPlan plan = make_plan(cache.step_bias_.narrow(3, 0, total), cache.step_blocked_.narrow(3, 0, total), past);
+  AttentionPlan plan =
+      make_plan(cache.step_bias_.narrow(3, 0, total), cache.step_blocked_.narrow(3, 0, total), past, step.trusted);
 
   StepOutput out;
   out.hidden_states = run_layers(embedding, plan, &cache).squeeze(1);

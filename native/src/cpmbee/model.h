@@ -95,8 +95,10 @@ class CpmBeeImpl : public viscpm::nn::Module {
   // Bias and blocked mask for queries q against keys k (§5, §6). pair_valid ([B, Lq, T],
   // optional) is rule 3 of §6; use_span adds the full pass's span rule to the segment bucket.
   Tables attention_tables(const TokenFields& q, const TokenFields& k, const at::Tensor& segment_rel,
-                          const at::Tensor& pair_valid, bool use_span, bool* position_dependent = nullptr) const;
-  AttentionPlan make_plan(at::Tensor bias, at::Tensor blocked, int64_t cache_offset) const;
+                          const at::Tensor& pair_valid, bool use_span, bool* position_dependent = nullptr,
+                          bool check_ranges = true) const;
+  // trusted: no host read (the mask is applied even when nothing is blocked).
+  AttentionPlan make_plan(at::Tensor bias, at::Tensor blocked, int64_t cache_offset, bool trusted = false) const;
   at::Tensor run_layers(at::Tensor h, const AttentionPlan& plan, const KvCache* cache) const;
   at::Tensor logits_of(const at::Tensor& hidden, const at::Tensor& ext_rows) const;
 

@@ -5,20 +5,18 @@
 #include "decoding/text_stream.h"
 
 #include <c10/core/InferenceMode.h>
+#include <ATen/ops/cat.h>
 #include <ATen/ops/tensor.h>
 #include <ATen/ops/topk.h>
+#include <ATen/ops/zeros.h>
+
+#include "common/host_read.h"
 
 #include <algorithm>
 #include <cmath>
 
 namespace viscpm::decoding {
 namespace {
-
-struct BeamRow {
-  std::vector<int32_t> fed;  // ids fed since the answer started (BOS, class ids of ext tokens)
-  std::vector<int32_t> ans;  // chosen output ids (raw logit indices)
-  FedToken next;             // token to feed at the next step
-};
 
 // The reference's BeamHypotheses (chat.md §4.4): at most `capacity` entries, `worst`
 // starting at 1e9, ties on removal broken by insertion order.
@@ -87,6 +85,37 @@ std::vector<int32_t> without_final_eos(const std::vector<int32_t>& ids, int32_t 
   return ids;
 }
 
+// The answers of the live rows as backpointers: step s holds, per row, the word chosen at
+// that step and the row it continued. One entry per row and step; nothing is copied when
+// rows are reordered, an answer is rebuilt only when it is needed (a finished hypothesis,
+// streaming).
+class BeamHistory {
+ public:
+  BeamHistory(int64_t beams, int64_t max_steps) : beams_(beams) {
+    words_.reserve(static_cast<size_t>(beams * max_steps));
+    parents_.reserve(static_cast<size_t>(beams * max_steps));
+  }
+  int64_t steps() const { return static_cast<int64_t>(words_.size()) / beams_; }
+  // Appends one step: row r continued row parents[r] with words[r].
+  void push(const std::vector<int32_t>& words, const std::vector<int64_t>& parents) {
+    words_.insert(words_.end(), words.begin(), words.end());
+    for (int64_t p : parents) parents_.push_back(static_cast<int32_t>(p));
+  }
+  // The answer of live row `row` (steps() words).
+  std::vector<int32_t> answer(int64_t row) const {
+    std::vector<int32_t> out(static_cast<size_t>(steps()));
+    for (int64_t s = steps() - 1; s >= 0; --s) {
+      out[static_cast<size_t>(s)] = words_[static_cast<size_t>(s * beams_ + row)];
+      row = parents_[static_cast<size_t>(s * beams_ + row)];
+    }
+    return out;
+  }
+
+ private:
+  int64_t beams_;
+  std::vector<int32_t> words_, parents_;
+};
+
 }  // namespace
 
 GenerationResult beam_search(TokenStepper& stepper, const DecodeSpec& spec, const GenerationConfig& config,
@@ -99,25 +128,49 @@ GenerationResult beam_search(TokenStepper& stepper, const DecodeSpec& spec, cons
     throw InvalidArgument("beam search: the model has " + std::to_string(stepper.rows()) + " rows for " +
                           std::to_string(beams) + " beams");
   if (width < 2) throw InvalidArgument("beam search needs at least two logit columns");
+  if (spec.bos_id < 0 || spec.bos_id >= width) throw InvalidArgument("beam search: BOS id outside the logits");
+  for (int32_t id : spec.ext_ids)
+    if (id < 0 || id >= width) throw InvalidArgument("beam search: ext table id " + std::to_string(id) + " outside the logits");
   const LogitsProcessor processor(spec, config.temperature, config.repetition_penalty, device);
   const int64_t last_step = config.max_length + 1;  // M: every candidate of this step finishes
   const int64_t candidates = std::min<int64_t>(2 * beams, beams * width);
   const int64_t ranked = std::min<int64_t>(candidates + 1, beams * width);  // +1: the gap report
 
-  std::vector<BeamRow> rows(static_cast<size_t>(beams), BeamRow{{}, {}, FedToken{spec.bos_id, 0, 0}});
+  // Host side: the tokens to feed, the scores, the backpointers. Device side (allocated
+  // once): which ids each row was fed (repetition penalty) and the beam scores.
+  std::vector<FedToken> next(static_cast<size_t>(beams), FedToken{spec.bos_id, 0, 0});
   std::vector<float> scores(static_cast<size_t>(beams), -1e9f);
   scores[0] = 0.0f;  // only the first row expands at the first step
+  BeamHistory history(beams, last_step + 2);
+  at::Tensor fed_mask = at::zeros({beams, width}, at::TensorOptions().dtype(at::kBool).device(device));
+  at::Tensor beam_scores = at::tensor(scores, at::kFloat).to(device);
+  at::Tensor previous_top_values;
   FinishedHypotheses finished(beams, config.length_penalty);
   TextStream stream(spec, callbacks);
   GenerationResult result;
 
-  auto record_step = [&](int64_t i, const std::vector<float>& beam_scores, const std::vector<FedToken>& tokens,
+  // The step's inputs in one transfer: ids, subs, positions, parent rows, candidate ranks.
+  auto upload = [&](const std::vector<int64_t>& parents, const std::vector<int64_t>& ranks) {
+    std::vector<std::vector<int64_t>> fields(5, std::vector<int64_t>(static_cast<size_t>(beams)));
+    for (int64_t r = 0; r < beams; ++r) {
+      fields[0][r] = next[r].id;
+      fields[1][r] = next[r].sub;
+      fields[2][r] = next[r].position;
+      fields[3][r] = parents[r];
+      fields[4][r] = ranks[r];
+    }
+    return upload_rows(fields, device);
+  };
+  at::Tensor feed = upload(std::vector<int64_t>(static_cast<size_t>(beams), 0),
+                           std::vector<int64_t>(static_cast<size_t>(beams), 0));
+
+  auto record_step = [&](int64_t i, const std::vector<float>& beam_scores_host, const std::vector<FedToken>& tokens,
                          int64_t segment) {
     if (!trace) return;
     BeamSearchTrace::Step s;
     s.i = i;
     for (size_t r = 0; r < tokens.size(); ++r) {
-      s.beam_scores.push_back(beam_scores[r]);
+      s.beam_scores.push_back(beam_scores_host[r]);
       s.token_ids.push_back(tokens[r].id);
       s.token_subs.push_back(tokens[r].sub);
       s.positions.push_back(tokens[r].position);
@@ -129,30 +182,35 @@ GenerationResult beam_search(TokenStepper& stepper, const DecodeSpec& spec, cons
   auto stream_common_prefix = [&] {
     if (!stream.active()) return;
     std::vector<std::vector<int32_t>> possible;
-    for (const auto& r : rows) possible.push_back(r.ans);
+    for (int64_t r = 0; r < beams; ++r) possible.push_back(history.answer(r));
     for (const auto& e : finished.entries()) possible.push_back(without_final_eos(e.ans, spec.eos_id));
     stream.emit_common_prefix(possible);
   };
 
   for (int64_t i = 0; i <= last_step; ++i) {
     check_cancelled(callbacks);
-    std::vector<FedToken> tokens;
-    std::vector<std::vector<int32_t>> fed;
-    for (auto& r : rows) {
-      r.fed.push_back(r.next.id);
-      tokens.push_back(r.next);
-      fed.push_back(r.fed);
+    record_step(i, scores, next, trace ? trace->answer_segment : 0);
+    const at::Tensor ids = feed[0];
+    if (i > 0) {  // rows continue their parents: penalty state and scores follow
+      fed_mask = fed_mask.index_select(0, feed[3]);
+      beam_scores = previous_top_values.index_select(0, feed[4]);
     }
-    record_step(i, scores, tokens, trace ? trace->answer_segment : 0);
-    const at::Tensor logits = stepper.step(tokens);
+    fed_mask.scatter_(1, ids.unsqueeze(1), true);
+    const at::Tensor logits = stepper.step(StepTokens{ids, feed[1], feed[2]});
     ++result.model_steps;
-    const at::Tensor log_probs = processor.log_probs(logits, fed);
-    const at::Tensor beam_scores = at::tensor(scores, at::kFloat).to(log_probs.device());
+    const at::Tensor log_probs = processor.log_probs(logits, fed_mask);
     const at::Tensor flat = log_probs.add(beam_scores.unsqueeze(1)).view({-1});
     auto [top_values, top_indices] = at::topk(flat, ranked, 0, /*largest=*/true, /*sorted=*/true);
-    const at::Tensor values_cpu = top_values.cpu(), indices_cpu = top_indices.to(at::kLong).cpu();
-    const float* values = values_cpu.data_ptr<float>();
-    const int64_t* indices = indices_cpu.data_ptr<int64_t>();
+    previous_top_values = top_values;
+    // The one read of the step: the ranked scores and their flat indices (exact as doubles).
+    const at::Tensor ranked_host = read_to_host(at::cat({top_values.to(at::kDouble), top_indices.to(at::kDouble)}));
+    const double* packed = ranked_host.data_ptr<double>();
+    std::vector<float> values(static_cast<size_t>(ranked));
+    std::vector<int64_t> indices(static_cast<size_t>(ranked));
+    for (int64_t k = 0; k < ranked; ++k) {
+      values[k] = static_cast<float>(packed[k]);
+      indices[k] = static_cast<int64_t>(packed[ranked + k]);
+    }
 
     if (trace) {
       BeamSearchTrace::TopK t;
@@ -171,38 +229,43 @@ GenerationResult beam_search(TokenStepper& stepper, const DecodeSpec& spec, cons
     if (finished.is_done(static_cast<double>(values[0]), i)) {
       // The reference feeds one more step of placeholder tokens; it changes nothing.
       if (i < last_step)
-        record_step(i + 1, std::vector<float>(rows.size(), 0.0f), std::vector<FedToken>(rows.size(), FedToken{}), 0);
+        record_step(i + 1, std::vector<float>(static_cast<size_t>(beams), 0.0f),
+                    std::vector<FedToken>(static_cast<size_t>(beams), FedToken{}), 0);
       break;
     }
 
-    std::vector<BeamRow> next_rows;
+    std::vector<FedToken> next_tokens;
     std::vector<float> next_scores;
-    std::vector<int64_t> parents;
+    std::vector<int64_t> parents, ranks;
+    std::vector<int32_t> words;
     for (int64_t k = 0; k < candidates; ++k) {
       const int64_t beam = indices[k] / width;
       const auto word = static_cast<int32_t>(indices[k] % width);
-      const BeamRow& parent = rows[static_cast<size_t>(beam)];
-      std::vector<int32_t> ans = parent.ans;
-      ans.push_back(word);
       if (word == spec.eos_id || i == last_step) {
+        std::vector<int32_t> ans = history.answer(beam);
+        ans.push_back(word);
         const double score = finished.add(ans, values[k]);
         if (trace) {
           trace->hypotheses_added.push_back(
               {i, std::vector<int64_t>(ans.begin(), ans.end()), static_cast<double>(values[k]), score});
         }
       } else {
-        next_rows.push_back(BeamRow{parent.fed, std::move(ans), token_for_output(spec, word, parent.next.position + 1)});
+        next_tokens.push_back(token_for_output(spec, word, next[static_cast<size_t>(beam)].position + 1));
         next_scores.push_back(values[k]);
         parents.push_back(beam);
+        ranks.push_back(k);
+        words.push_back(word);
       }
-      if (static_cast<int64_t>(next_rows.size()) == beams) break;
+      if (static_cast<int64_t>(next_tokens.size()) == beams) break;
     }
     if (i == last_step) break;
-    if (static_cast<int64_t>(next_rows.size()) != beams)
+    if (static_cast<int64_t>(next_tokens.size()) != beams)
       throw std::logic_error("beam search: fewer than beam_size continuations among the candidates");
-    rows = std::move(next_rows);
+    next = std::move(next_tokens);
     scores = std::move(next_scores);
-    stepper.reorder(parents);
+    history.push(words, parents);
+    feed = upload(parents, ranks);
+    stepper.reorder(feed[3]);
     stream_common_prefix();
   }
 

@@ -1,5 +1,9 @@
 #include "decoding/decoding.h"
 
+#include <ATen/ops/empty.h>
+
+#include <algorithm>
+
 #include "common/error.h"
 
 #include <cmath>
@@ -40,6 +44,17 @@ void check_cancelled(const GenerationCallbacks& callbacks) {
   if (callbacks.cancel != nullptr && callbacks.cancel->load(std::memory_order_relaxed))
     throw Cancelled("generation cancelled");
   if (callbacks.should_continue && !callbacks.should_continue()) throw Cancelled("generation cancelled by the listener");
+}
+
+at::Tensor upload_rows(const std::vector<std::vector<int64_t>>& fields, at::Device device) {
+  const int64_t rows = static_cast<int64_t>(fields.size()), cols = rows ? static_cast<int64_t>(fields[0].size()) : 0;
+  at::Tensor host = at::empty({rows, cols}, at::TensorOptions().dtype(at::kLong));
+  int64_t* data = host.data_ptr<int64_t>();
+  for (int64_t r = 0; r < rows; ++r) {
+    if (static_cast<int64_t>(fields[r].size()) != cols) throw InvalidArgument("upload_rows: rows of different lengths");
+    std::copy(fields[r].begin(), fields[r].end(), data + r * cols);
+  }
+  return device.is_cpu() ? host : host.to(device, /*non_blocking=*/false);
 }
 
 }  // namespace viscpm::decoding

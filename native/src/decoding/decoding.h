@@ -73,17 +73,28 @@ struct FedToken {
   int64_t position = 0;
 };
 
+// The tokens of one step, one per row: int64 [rows] tensors on the model's device.
+struct StepTokens {
+  at::Tensor ids, subs, positions;
+};
+
 // The model side of a decoding request whose prompt is already prefilled: feeds one token
-// per row and returns that row's next-token logits.
+// per row and returns that row's next-token logits. Decoders hand it device tensors and
+// never wait for it: an implementation must not read from the device either (no item(),
+// no range checks that sync), so a whole step can be captured (CUDA graphs) or queued.
 class TokenStepper {
  public:
   virtual ~TokenStepper() = default;
   virtual int64_t rows() const = 0;
-  // tokens.size() == rows(); returns logits [rows, V'] in the model's dtype.
-  virtual at::Tensor step(const std::vector<FedToken>& tokens) = 0;
-  // New row r continues old row parents[r] (keys/values and bookkeeping).
-  virtual void reorder(const std::vector<int64_t>& parents) = 0;
+  // Returns logits [rows, V'] in the model's dtype. The ids are the decoder's own choices
+  // (columns of earlier logits mapped through DecodeSpec), so they are in range.
+  virtual at::Tensor step(const StepTokens& tokens) = 0;
+  // New row r continues old row parents[r]; parents: int64 [rows] on the device, in range.
+  virtual void reorder(const at::Tensor& parents) = 0;
 };
+
+// Host rows -> one transfer to `device`: row k of the result is fields[k] (all the same length).
+at::Tensor upload_rows(const std::vector<std::vector<int64_t>>& fields, at::Device device);
 
 struct GenerationResult {
   std::vector<int32_t> token_ids;  // output ids of the chosen answer, incl. a final EOS

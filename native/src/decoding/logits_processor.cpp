@@ -62,6 +62,15 @@ void LogitsProcessor::apply_repetition_penalty_(at::Tensor& logits,
   view.index_copy_(0, index, penalised);
 }
 
+void LogitsProcessor::apply_repetition_penalty_(at::Tensor& logits, const at::Tensor& fed_mask) const {
+  if (repetition_penalty_ == 1.0) return;
+  if (!fed_mask.defined() || fed_mask.sizes() != logits.sizes())
+    throw InvalidArgument("logits processor: the fed-token mask must have the logits' shape");
+  // Same scalar operations as the list form, on every element the mask selects.
+  at::Tensor penalised = at::where(logits.lt(0), logits.mul(repetition_penalty_), logits.div(repetition_penalty_));
+  logits.copy_(at::where(fed_mask, penalised, logits));
+}
+
 at::Tensor LogitsProcessor::apply_temperature(const at::Tensor& logits) const { return logits.div(temperature_); }
 
 at::Tensor LogitsProcessor::log_softmax_rounded(const at::Tensor& logits) {
@@ -78,6 +87,12 @@ at::Tensor LogitsProcessor::process(const at::Tensor& logits, const std::vector<
 
 at::Tensor LogitsProcessor::log_probs(const at::Tensor& logits, const std::vector<std::vector<int32_t>>& fed) const {
   return log_softmax_rounded(process(logits, fed));
+}
+
+at::Tensor LogitsProcessor::log_probs(const at::Tensor& logits, const at::Tensor& fed_mask) const {
+  at::Tensor l = mask_disallowed(logits);
+  apply_repetition_penalty_(l, fed_mask);
+  return log_softmax_rounded(apply_temperature(l));
 }
 
 }  // namespace viscpm::decoding

@@ -16,8 +16,10 @@ namespace viscpm::decoding {
 GenerationResult sample_search(TokenStepper& stepper, const DecodeSpec& spec, const GenerationConfig& config,
                                at::Device device, const GenerationCallbacks& callbacks = {});
 
-// Draws one column index of `log_probs` ([V'] fp32) after top-k / top-p filtering, with
-// one uniform draw from `generator` (CPU). Exposed for tests.
+// The column of `log_probs` ([V'] fp32) that uniform draw `u` in [0, 1) selects after
+// top-k / top-p filtering: a 0-d int64 tensor on log_probs' device (no host read).
+at::Tensor sample_column(const at::Tensor& log_probs, int64_t top_k, double top_p, double u);
+// sample_column with one draw from `generator` (CPU), read to the host. For tests.
 int64_t sample_index(const at::Tensor& log_probs, int64_t top_k, double top_p, at::Generator& generator);
 
 }  // namespace viscpm::decoding

@@ -2,7 +2,6 @@
 
 #include <ATen/ops/conv2d.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/group_norm.h>
 #include <ATen/ops/layer_norm.h>
 #include <ATen/ops/linear.h>
 
@@ -19,7 +18,7 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias
   if (with_bias) bias_ = new_parameter(*this, "bias", {out_features}, options);
 }
 
-at::Tensor LinearImpl::forward(const at::Tensor& x) const { return at::linear(x, weight_, bias_); }
+at::Tensor LinearImpl::forward(const at::Tensor& x) const { return kernels::linear(x, weight_, bias_); }
 
 Conv2dImpl::Conv2dImpl(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride, int64_t padding,
                        const at::TensorOptions& options)
@@ -39,7 +38,11 @@ GroupNormImpl::GroupNormImpl(int64_t groups, int64_t channels, double eps, const
 }
 
 at::Tensor GroupNormImpl::forward(const at::Tensor& x) const {
-  return at::group_norm(x, groups_, weight_, bias_, eps_);
+  return kernels::group_norm(x, groups_, weight_, bias_, eps_, /*silu=*/false);
+}
+
+at::Tensor GroupNormImpl::forward_silu(const at::Tensor& x) const {
+  return kernels::group_norm(x, groups_, weight_, bias_, eps_, /*silu=*/true);
 }
 
 LayerNormImpl::LayerNormImpl(int64_t width, double eps, const at::TensorOptions& options) : eps_(eps) {

@@ -11,7 +11,14 @@
 #include <iterator>
 #include <memory>
 
+#include "kernels/ops.h"
+
 namespace viscpm::diffusion {
+
+// The attention kernel settings are the kernels' (kernels/ops.h); models name them here.
+using kernels::AttentionKernel;
+using kernels::AttentionMath;
+using kernels::AttentionSettings;
 
 // y = x W^T (+ b), W [out, in].
 class LinearImpl : public viscpm::nn::Module {
@@ -21,6 +28,7 @@ class LinearImpl : public viscpm::nn::Module {
   int64_t in_features() const { return weight_.size(1); }
   int64_t out_features() const { return weight_.size(0); }
   const at::Tensor& weight() const { return weight_; }
+  const at::Tensor& bias() const { return bias_; }
 
  private:
   at::Tensor weight_, bias_;
@@ -47,6 +55,8 @@ class GroupNormImpl : public viscpm::nn::Module {
  public:
   GroupNormImpl(int64_t groups, int64_t channels, double eps, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x) const;
+  // SiLU(GroupNorm(x)), one kernel call.
+  at::Tensor forward_silu(const at::Tensor& x) const;
 
  private:
   at::Tensor weight_, bias_;

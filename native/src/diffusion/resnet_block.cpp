@@ -18,12 +18,12 @@ ResnetBlock2DImpl::ResnetBlock2DImpl(const ResnetSpec& spec, const at::TensorOpt
 }
 
 at::Tensor ResnetBlock2DImpl::forward(const at::Tensor& x, const at::Tensor& temb) const {
-  at::Tensor h = conv1_->forward(at::silu(norm1_->forward(x)));
+  at::Tensor h = conv1_->forward(norm1_->forward_silu(x));
   if (time_emb_proj_) {
     // Per-channel shift from the (already embedded) timestep.
     h = h + time_emb_proj_->forward(at::silu(temb)).unsqueeze(-1).unsqueeze(-1);
   }
-  h = conv2_->forward(at::silu(norm2_->forward(h)));
+  h = conv2_->forward(norm2_->forward_silu(h));
   at::Tensor shortcut = conv_shortcut_ ? conv_shortcut_->forward(x) : x;
   at::Tensor out = shortcut + h;
   if (spec_.output_scale_factor != 1.0) out = out / spec_.output_scale_factor;

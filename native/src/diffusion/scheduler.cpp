@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "common/tensor_text.h"
+#include "kernels/ops.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Generator.h>
@@ -209,6 +210,15 @@ StepOutput Scheduler::step(const at::Tensor& model_output, double timestep, cons
                           " but sample is on " + sample.device().str());
   }
   return do_step(model_output, timestep, sample, noise);
+}
+
+at::Tensor Scheduler::guided_step(const at::Tensor& uncond, const at::Tensor& cond, double guidance_scale,
+                                  double timestep, const at::Tensor& sample, NoiseSource& noise) {
+  if (!uncond.defined() || !cond.defined() || uncond.sizes() != cond.sizes())
+    throw InvalidArgument(class_name() + ".guided_step: uncond and cond must be defined tensors of one shape");
+  timesteps();  // throws before set_timesteps
+  if (auto fused = fused_guided_step(uncond, cond, guidance_scale, timestep, sample, noise)) return *fused;
+  return step(kernels::classifier_free_guidance(uncond, cond, guidance_scale), timestep, sample, noise).prev_sample;
 }
 
 // --- factory -------------------------------------------------------------------------------

@@ -152,6 +152,12 @@ class Scheduler {
   StepOutput step(const at::Tensor& model_output, double timestep, const at::Tensor& sample,
                   NoiseSource& noise);
 
+  // One step with classifier-free guidance, model output = uncond + scale·(cond - uncond):
+  // the prev_sample of step(kernels::classifier_free_guidance(...)). A scheduler with a
+  // fused kernel for the pair (DDPM in the reference's configuration) runs that instead.
+  at::Tensor guided_step(const at::Tensor& uncond, const at::Tensor& cond, double guidance_scale, double timestep,
+                         const at::Tensor& sample, NoiseSource& noise);
+
   // Forgets the multistep history (PNDM, DPM-Solver) for a new run with the same timesteps.
   virtual void reset() {}
 
@@ -176,6 +182,13 @@ class Scheduler {
   float alpha_cumprod(int64_t t) const;  // InvalidArgument when t is outside [0, T)
 
   virtual at::Tensor compute_timesteps(int64_t num_inference_steps) = 0;
+  // The fused form of guided_step when this scheduler's configuration has one (same draws,
+  // same result); nullopt: combine, then do_step.
+  virtual std::optional<at::Tensor> fused_guided_step(const at::Tensor& uncond, const at::Tensor& cond,
+                                                      double guidance_scale, double timestep,
+                                                      const at::Tensor& sample, NoiseSource& noise) {
+    return std::nullopt;
+  }
   virtual StepOutput do_step(const at::Tensor& model_output, double timestep, const at::Tensor& sample,
                              NoiseSource& noise) = 0;
   // Position of `timestep` in timesteps() (InvalidArgument when absent).

@@ -4,6 +4,7 @@
 #include <ATen/ops/split.h>
 #include <ATen/ops/tensor.h>
 
+#include "kernels/ops.h"
 #include "diffusion/scheduler_internal.h"
 
 #include "common/error.h"
@@ -57,6 +58,37 @@ class DdpmScheduler final : public Scheduler {
     std::vector<int64_t> timesteps(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) timesteps[static_cast<size_t>(i)] = (n - 1 - i) * step_ratio_;
     return at::tensor(timesteps, at::TensorOptions().dtype(at::kLong));
+  }
+
+  // The reference's configuration (epsilon, fixed_small, no clipping or thresholding): the
+  // guidance combine and the update in one kernel call, the one draw before it.
+  std::optional<at::Tensor> fused_guided_step(const at::Tensor& uncond, const at::Tensor& cond, double guidance_scale,
+                                              double timestep, const at::Tensor& sample, NoiseSource& noise) override {
+    if (prediction_type_ != "epsilon" || variance_type_ != "fixed_small" || thresholding_ || clip_sample_)
+      return std::nullopt;
+    if (!sample.defined() || !at::isFloatingType(sample.scalar_type()) || !at::isFloatingType(uncond.scalar_type()) ||
+        uncond.device() != sample.device() || cond.device() != sample.device())
+      return std::nullopt;  // step() reports these
+    check_step_inputs(uncond, sample, false);
+    const int64_t t = integer_timestep(timestep);
+    const int64_t prev_t = t - step_ratio_;
+    const float alpha_prod_t = alpha_cumprod(t);
+    const float alpha_prod_t_prev = prev_t >= 0 ? alpha_cumprod(prev_t) : 1.0f;
+    const float beta_prod_t = 1.0f - alpha_prod_t;
+    const float beta_prod_t_prev = 1.0f - alpha_prod_t_prev;
+    const float current_alpha_t = alpha_prod_t / alpha_prod_t_prev;
+    const float current_beta_t = 1.0f - current_alpha_t;
+    kernels::DdpmStepCoefficients c;
+    c.sqrt_beta_prod_t = sqrt32(beta_prod_t);
+    c.sqrt_alpha_prod_t = sqrt32(alpha_prod_t);
+    c.original_sample_coeff = (sqrt32(alpha_prod_t_prev) * current_beta_t) / beta_prod_t;
+    c.current_sample_coeff = sqrt32(current_alpha_t) * beta_prod_t_prev / beta_prod_t;
+    at::Tensor z;
+    if (t > 0) {  // no draw at the last step
+      z = noise.randn(uncond.sizes(), uncond.scalar_type(), uncond.device());
+      c.noise_std = sqrt32(std::max(beta_prod_t_prev / beta_prod_t * current_beta_t, 1e-20f));
+    }
+    return kernels::ddpm_guided_step(uncond, cond, guidance_scale, sample, z, c);
   }
 
   StepOutput do_step(const at::Tensor& model_output_in, double timestep, const at::Tensor& sample,

@@ -21,10 +21,10 @@ CrossAttentionImpl::CrossAttentionImpl(int64_t query_dim, int64_t context_dim, i
 
 at::Tensor CrossAttentionImpl::forward(const at::Tensor& x, const at::Tensor& context) const {
   const at::Tensor& kv_source = context.defined() ? context : x;
-  at::Tensor q = heads_to_batch(to_q_->forward(x), heads_);
-  at::Tensor k = heads_to_batch(to_k_->forward(kv_source), heads_);
-  at::Tensor v = heads_to_batch(to_v_->forward(kv_source), heads_);
-  at::Tensor o = batch_to_heads(multi_head_attention(q, k, v, math_, settings_), heads_);
+  at::Tensor q = kernels::heads_to_batch(to_q_->forward(x), heads_);
+  at::Tensor k = kernels::heads_to_batch(to_k_->forward(kv_source), heads_);
+  at::Tensor v = kernels::heads_to_batch(to_v_->forward(kv_source), heads_);
+  at::Tensor o = kernels::batch_to_heads(kernels::sdp_attention(q, k, v, math_, settings_), heads_);
   return to_out_->forward(o);
 }
 
@@ -35,8 +35,7 @@ FeedForwardImpl::FeedForwardImpl(int64_t dim, const at::TensorOptions& options) 
 
 at::Tensor FeedForwardImpl::forward(const at::Tensor& x) const {
   // GEGLU: first half is the value, second half the gate (exact GELU).
-  auto halves = proj_->forward(x).chunk(2, -1);
-  return out_->forward(halves[0] * at::gelu(halves[1]));
+  return out_->forward(kernels::geglu(x, proj_->weight(), proj_->bias()));
 }
 
 BasicTransformerBlockImpl::BasicTransformerBlockImpl(int64_t dim, int64_t context_dim, int64_t heads,

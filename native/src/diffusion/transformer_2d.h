@@ -5,7 +5,7 @@
 #include <ATen/core/Tensor.h>
 #include "common/module.h"
 
-#include "kernels/cpu/sdp_attention.h"
+#include "kernels/ops.h"
 #include "diffusion/layers.h"
 
 namespace viscpm::diffusion {

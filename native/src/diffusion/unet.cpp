@@ -99,7 +99,7 @@ at::Tensor UnetModelImpl::forward(const at::Tensor& sample_in, const at::Tensor&
   for (const auto& block : down_blocks_) h = block->forward(h, emb, context, skips);
   h = mid_block_->forward(h, emb, context);
   for (const auto& block : up_blocks_) h = block->forward(h, skips, emb, context);
-  return conv_out_->forward(at::silu(conv_norm_out_->forward(h)));
+  return conv_out_->forward(conv_norm_out_->forward_silu(h));
 }
 
 UnetModel load_unet(const UnetConfig& config, const io::TensorSource& weights, const UnetLoadOptions& options) {

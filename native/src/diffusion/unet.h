@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu/sdp_attention.h"
+#include "kernels/ops.h"
 #include "diffusion/timestep_embedding.h"
 #include "diffusion/unet_blocks.h"
 #include "diffusion/unet_config.h"

@@ -44,7 +44,7 @@ VaeAttentionImpl::VaeAttentionImpl(int64_t channels, int64_t groups, const Atten
 at::Tensor VaeAttentionImpl::forward(const at::Tensor& x) const {
   const int64_t b = x.size(0), c = x.size(1), height = x.size(2), width = x.size(3);
   at::Tensor h = group_norm_->forward(x).view({b, c, height * width}).transpose(1, 2);
-  at::Tensor o = multi_head_attention(query_->forward(h), key_->forward(h), value_->forward(h), math_, settings_);
+  at::Tensor o = kernels::sdp_attention(query_->forward(h), key_->forward(h), value_->forward(h), math_, settings_);
   o = proj_attn_->forward(o).transpose(-1, -2).reshape({b, c, height, width});
   return o + x;
 }
@@ -104,7 +104,7 @@ at::Tensor VaeDecoderImpl::decode(const at::Tensor& z_in) const {
     for (const auto& resnet : up_resnets_[k]) h = resnet->forward(h);
     if (k < upsamplers_.size()) h = upsamplers_[k]->forward(h);
   }
-  return conv_out_->forward(at::silu(conv_norm_out_->forward(h)));
+  return conv_out_->forward(conv_norm_out_->forward_silu(h));
 }
 
 at::Tensor VaeDecoderImpl::decode_latents(const at::Tensor& latents) const {

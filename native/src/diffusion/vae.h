@@ -14,7 +14,7 @@
 #include <filesystem>
 #include <vector>
 
-#include "kernels/cpu/sdp_attention.h"
+#include "kernels/ops.h"
 #include "diffusion/layers.h"
 #include "diffusion/resnet_block.h"
 #include "diffusion/vae_config.h"

@@ -1,5 +1,7 @@
 #include "vision/beit3.h"
 
+#include "kernels/ops.h"
+
 #include <ATen/ops/bmm.h>
 #include <ATen/ops/cat.h>
 #include <ATen/ops/empty.h>
@@ -28,7 +30,7 @@ at::Tensor PatchProjectionImpl::forward(const at::Tensor& pixel_values) const {
   auto patches = pixel_values.reshape({batch, channels, rows, p, cols, p})
                      .permute({0, 2, 4, 1, 3, 5})  // [B, rows, cols, C, p, p]
                      .reshape({batch, rows * cols, channels * p * p});
-  return at::linear(patches, weight_.reshape({weight_.size(0), channels * p * p}), bias_);
+  return kernels::linear(patches, weight_.reshape({weight_.size(0), channels * p * p}), bias_);
 }
 
 VisionEmbeddingImpl::VisionEmbeddingImpl(const Beit3Config& config, const at::TensorOptions& options) {
@@ -80,9 +82,7 @@ at::Tensor SelfAttentionImpl::forward(const at::Tensor& x, int64_t split) const 
   auto q = heads(q_proj_->forward(x, split) * scaling_);
   auto k = heads(k_proj_->forward(x, split));
   auto v = heads(v_proj_->forward(x, split));
-  auto scores = at::bmm(q, k.transpose(1, 2));
-  auto probs = at::softmax(scores, -1, at::kFloat).to(scores.scalar_type());  // softmax in float32
-  auto attn = at::bmm(probs, v).view({batch, heads_, n, head_dim_}).transpose(1, 2).reshape({batch, n, d});
+  auto attn = kernels::beit3_attention(q, k, v).view({batch, heads_, n, head_dim_}).transpose(1, 2).reshape({batch, n, d});
   return out_proj_->forward(inner_attn_ln_->forward(attn, split), split);
 }
 

@@ -8,6 +8,7 @@
 #include <ATen/ops/cat.h>
 #include <ATen/ops/linear.h>
 #include "common/module.h"
+#include "kernels/ops.h"
 
 namespace viscpm::vision {
 
@@ -15,7 +16,7 @@ namespace viscpm::vision {
 class LinearLayerImpl : public viscpm::nn::Module {
  public:
   LinearLayerImpl(int64_t in_features, int64_t out_features, const at::TensorOptions& options);
-  at::Tensor forward(const at::Tensor& x) const { return at::linear(x, weight_, bias_); }
+  at::Tensor forward(const at::Tensor& x) const { return kernels::linear(x, weight_, bias_); }
 
  private:
   at::Tensor weight_, bias_;

@@ -123,7 +123,7 @@ ForwardOutput inference(const CpmBeeImpl& model, const CpmBeeInputs& in, Buffers
     score = score + position_bias;
     at::Tensor blocked = attention_mask.view({batch, 1, len_q, len_buffer}) == false;
     score = at::masked_fill(score, blocked, -std::numeric_limits<double>::infinity());
-    score = softmax_last(score);
+    score = kernels::cpu::softmax_last(score);
     score = at::masked_fill(score, blocked, 0.0);
     score = at::matmul(score, h_v);
     score = score.view({batch, heads, len_q, dh}).permute({0, 2, 1, 3}).contiguous().view({batch, len_q, heads * dh});
@@ -133,7 +133,7 @@ ForwardOutput inference(const CpmBeeImpl& model, const CpmBeeInputs& in, Buffers
     const auto& ffn = *block.ffn;
     x = layer_norm(*ffn.layernorm_before_ffn, hidden);
     const auto& w_in = *ffn.ffn->w_in;
-    at::Tensor gate = gelu_exact(linear(*w_in.w_0, x));
+    at::Tensor gate = kernels::cpu::gelu_exact(linear(*w_in.w_0, x));
     x = gate * linear(*w_in.w_1, x);
     x = linear(*ffn.ffn->w_out, x);
     hidden = (hidden + x) / kResidualScale;

@@ -9,7 +9,7 @@
 #include <ATen/ops/mul.h>
 #include <ATen/ops/softmax.h>
 
-namespace viscpm::cpmbee {
+namespace viscpm::kernels::cpu {
 
 inline bool is_reduced(at::ScalarType dtype) { return dtype == at::kHalf || dtype == at::kBFloat16; }
 
@@ -25,14 +25,5 @@ inline at::Tensor gelu_exact(const at::Tensor& x) {
   return at::gelu(x.to(at::kFloat)).to(x.scalar_type());
 }
 
-// RMSNorm of cpmbee.md §4.2: variance and rsqrt in fp32, normalised value rounded to the
-// activation dtype, then multiplied by the weight (second rounding).
-inline at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  const auto dtype = x.scalar_type();
-  at::Tensor variance = (is_reduced(dtype) ? x.to(at::kFloat) : x).pow(2).mean(-1, /*keepdim=*/true);
-  variance.add_(eps).rsqrt_();
-  at::Tensor normalised = is_reduced(dtype) ? at::mul(x, variance).to(dtype) : at::mul(x, variance);
-  return normalised.mul_(weight);
-}
 
-}  // namespace viscpm::cpmbee
+}  // namespace viscpm::kernels::cpu

@@ -13,7 +13,7 @@
 #define VISCPM_AVX __attribute__((target("avx,fma,f16c")))
 #endif
 
-namespace viscpm::cpmbee {
+namespace viscpm::kernels::cpu {
 namespace {
 
 std::atomic<bool> g_enabled{true};
@@ -112,4 +112,4 @@ at::Tensor small_batch_linear(const at::Tensor& x, const at::Tensor& weight) {
 #endif
 }
 
-}  // namespace viscpm::cpmbee
+}  // namespace viscpm::kernels::cpu

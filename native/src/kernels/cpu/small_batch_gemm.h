@@ -13,7 +13,7 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/linear.h>
 
-namespace viscpm::cpmbee {
+namespace viscpm::kernels::cpu {
 
 constexpr int64_t kSmallBatchMaxRows = 8;
 
@@ -25,4 +25,4 @@ bool small_batch_kernel_active();
 // For benchmarks: switch the kernel off to measure the plain at::linear path.
 void set_small_batch_kernel_enabled(bool enabled);
 
-}  // namespace viscpm::cpmbee
+}  // namespace viscpm::kernels::cpu

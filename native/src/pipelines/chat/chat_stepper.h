@@ -14,8 +14,8 @@ class CpmBeeStepper : public decoding::TokenStepper {
   CpmBeeStepper(const cpmbee::CpmBeeImpl& model, cpmbee::KvCache& cache, int64_t answer_segment);
 
   int64_t rows() const override { return cache_.batch(); }
-  at::Tensor step(const std::vector<decoding::FedToken>& tokens) override;
-  void reorder(const std::vector<int64_t>& parents) override;
+  at::Tensor step(const decoding::StepTokens& tokens) override;
+  void reorder(const at::Tensor& parents) override;
 
  private:
   const cpmbee::CpmBeeImpl& model_;

@@ -230,8 +230,7 @@ PaintResult PaintModel::generate(const PaintRequest& request, const PaintCallbac
     const at::Tensor latent_in = scheduler->scale_model_input(at::cat({latents, latents}, 0), t);
     const at::Tensor eps = unet_->forward(latent_in, timesteps[i], context);
     const at::Tensor eps_u = eps.narrow(0, 0, k), eps_c = eps.narrow(0, k, k);
-    const at::Tensor guided = eps_u + request.guidance_scale * (eps_c - eps_u);
-    latents = scheduler->step(guided, t, latents, noise).prev_sample;
+    latents = scheduler->guided_step(eps_u, eps_c, request.guidance_scale, t, latents, noise);
     if (trace != nullptr) {
       trace->unet_inputs.push_back(latent_in);
       trace->unet_outputs.push_back(eps);

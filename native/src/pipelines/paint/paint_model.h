@@ -22,7 +22,7 @@
 #pragma once
 
 #include "cpmbee/model.h"
-#include "kernels/cpu/sdp_attention.h"
+#include "kernels/ops.h"
 #include "pipelines/paint/paint_model_paths.h"
 #include "diffusion/scheduler.h"
 #include "diffusion/trans_block.h"

@@ -1,4 +1,4 @@
-#include "kernels/cpu/sdp_attention.h"
+#include "kernels/cpu/cpu_ops.h"
 
 #include <ATen/ops/baddbmm.h>
 #include <ATen/ops/bmm.h>
@@ -8,7 +8,7 @@
 
 #include <algorithm>
 
-namespace viscpm::diffusion {
+namespace viscpm::kernels {
 
 AttentionSettings AttentionSettings::resolved_for(const at::Device& device) const {
   AttentionSettings s = *this;
@@ -27,6 +27,7 @@ at::Tensor batch_to_heads(const at::Tensor& x, int64_t heads) {
   return x.reshape({b, heads, n, d}).permute({0, 2, 1, 3}).reshape({b, n, heads * d});
 }
 
+namespace cpu {
 namespace {
 
 // One slice of the reference computation (diffusers 0.15 Attention.get_attention_scores /
@@ -44,7 +45,7 @@ at::Tensor reference_slice(const at::Tensor& q, const at::Tensor& k, const at::T
 
 }  // namespace
 
-at::Tensor multi_head_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+at::Tensor sdp_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                 const AttentionMath& math, const AttentionSettings& settings) {
   if (settings.kernel == AttentionKernel::kFused) {
     // SDPA works on [batch, heads, N, d]; a leading singleton batch keeps our layout.
@@ -69,4 +70,5 @@ at::Tensor multi_head_attention(const at::Tensor& q, const at::Tensor& k, const 
   return out;
 }
 
-}  // namespace viscpm::diffusion
+}  // namespace cpu
+}  // namespace viscpm::kernels
