@@ -220,9 +220,11 @@ TEST(CpmBeeIncremental, TrustedStepsReadNothingAndMatchCheckedSteps) {
   const auto config = small_config();
   auto model = random_model(config, 11);
   const auto req = random_request(config, 20, 5, 8, false, true);
-  KvCache checked = model->new_cache(3, 40), trusted = model->new_cache(3, 40);
+  KvCache checked = model->new_cache(3, 40), trusted = model->new_cache(3, 40), prepared = model->new_cache(3, 40);
   model->prefill(req.prompt, checked, {}, LogitsMode::kLast);
   model->prefill(req.prompt, trusted, {}, LogitsMode::kLast);
+  model->prefill(req.prompt, prepared, {}, LogitsMode::kLast);
+  model->prepare_trusted_steps(prepared, at::full({3}, req.answer_segment, at::kLong));
   const std::vector<std::vector<int64_t>> feed = {{6, 6, 6}, {10, 20, 30}, {7, 8, 9}, {1, 2, 3}};
   const at::Tensor parents = at::tensor(std::vector<int64_t>{2, 0, 0}, at::kLong);
   for (size_t i = 0; i < feed.size(); ++i) {
@@ -231,14 +233,17 @@ TEST(CpmBeeIncremental, TrustedStepsReadNothingAndMatchCheckedSteps) {
     const at::Tensor expected = model->decode_step(s, checked).logits;
     checked.reorder(parents);
     s.trusted = true;
-    at::Tensor got;
+    at::Tensor got, got_prepared;
     {
       viscpm::HostReadCounter reads;
       got = model->decode_step(s, trusted).logits;
       trusted.reorder(parents, /*trusted=*/true);
+      got_prepared = model->decode_step(s, prepared).logits;
+      prepared.reorder(parents, /*trusted=*/true);
       EXPECT_EQ(reads.count(), 0) << "step " << i;
     }
     EXPECT_TRUE(at::equal(got, expected)) << "step " << i << ": " << max_diff(got, expected);
+    EXPECT_TRUE(at::equal(got_prepared, expected)) << "step " << i << ": " << max_diff(got_prepared, expected);
   }
   // The checked path does read (the counter sees it).
   viscpm::HostReadCounter reads;

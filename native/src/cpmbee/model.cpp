@@ -324,6 +324,41 @@ ForwardOutput CpmBeeImpl::prefill(const CpmBeeInputs& inputs, KvCache& cache, co
   return out;
 }
 
+void CpmBeeImpl::fill_step_tables(const TokenFields& q, KvCache& cache, int64_t begin, int64_t count,
+                                  bool* position_dependent, bool check_ranges) const {
+  auto f = [&](int64_t i) { return cache.fields_[i].narrow(1, begin, count); };
+  TokenFields k;
+  k.positions = f(KvCache::kPosition);
+  k.context = f(KvCache::kContext).ne(0);
+  k.sample_ids = f(KvCache::kSample);
+  k.num_segments = f(KvCache::kNumSegments);
+  k.segments = f(KvCache::kSegment);
+  Tables t = attention_tables(q, k, cache.segment_rel_, krow(k.num_segments.ne(0)), false, position_dependent,
+                              check_ranges);
+  cache.step_bias_.narrow(3, begin, count).copy_(t.bias);
+  cache.step_blocked_.narrow(3, begin, count).copy_(t.blocked);
+}
+
+void CpmBeeImpl::prepare_trusted_steps(KvCache& cache, const at::Tensor& segment_ids) const {
+  c10::InferenceMode guard;
+  if (!cache.defined() || !cache.has_request_)
+    throw InvalidArgument("prepare_trusted_steps: the KV cache holds no prompt (call prefill first)");
+  const int64_t rows = cache.batch();
+  const auto longs = at::TensorOptions().dtype(at::kLong).device(device_);
+  auto column = [](const at::Tensor& t) { return t.unsqueeze(1); };
+  TokenFields q;
+  q.positions = at::zeros({rows, 1}, longs);  // only read when the columns depend on it
+  q.segments = column(step_field(segment_ids, "segment_ids", rows, device_));
+  q.context = at::ones({rows, 1}, longs.dtype(at::kBool));
+  q.sample_ids = at::zeros({rows, 1}, longs);
+  q.num_segments = column(cache.last_num_segments_);
+  q.rel_offset = column(cache.last_rel_offset_);
+  bool position_dependent = true;
+  fill_step_tables(q, cache, 0, cache.prefix_length_, &position_dependent, true);
+  cache.prefix_valid_ = !position_dependent;
+  cache.prefix_query_ = at::cat({q.segments, q.num_segments, q.rel_offset, q.sample_ids, q.context.to(at::kLong)}, 1);
+}
+
 StepOutput CpmBeeImpl::decode_step(const StepInputs& step, KvCache& cache) const {
   c10::InferenceMode guard;
   if (!cache.defined() || !cache.has_request_)
@@ -353,38 +388,22 @@ StepOutput CpmBeeImpl::decode_step(const StepInputs& step, KvCache& cache) const
   const at::Tensor* sources[KvCache::kNumFields] = {&q.positions, &q.context, &q.sample_ids, &q.num_segments,
                                                     &q.segments};
   for (int64_t i = 0; i < KvCache::kNumFields; ++i) cache.fields_[i].narrow(1, past, 1).copy_(*sources[i]);
-  auto key_fields = [&](int64_t begin, int64_t count) {
-    auto f = [&](int64_t i) { return cache.fields_[i].narrow(1, begin, count); };
-    TokenFields k;
-    k.positions = f(KvCache::kPosition);
-    k.context = f(KvCache::kContext).ne(0);
-    k.sample_ids = f(KvCache::kSample);
-    k.num_segments = f(KvCache::kNumSegments);
-    k.segments = f(KvCache::kSegment);
-    return k;
-  };
-  auto fill = [&](int64_t begin, int64_t count, bool* position_dependent) {
-    TokenFields k = key_fields(begin, count);
-    Tables t = attention_tables(q, k, cache.segment_rel_, krow(k.num_segments.ne(0)), false, position_dependent,
-                                /*check_ranges=*/!step.trusted);
-    cache.step_bias_.narrow(3, begin, count).copy_(t.bias);
-    cache.step_blocked_.narrow(3, begin, count).copy_(t.blocked);
-  };
   // Prompt columns: rebuilt only when a row's query segment fields changed (or when they
   // depend on the query position: a query in a prompt segment, or causal prompt keys).
   const int64_t prefix = cache.prefix_length_;
   if (step.trusted) {
-    fill(0, prefix, nullptr);  // rebuilt every step: asking whether it could be reused is a read
-    cache.prefix_valid_ = false;
+    // prepare_trusted_steps built them if they do not depend on the position; asking
+    // whether the query fields changed would be a read, and trusted callers keep them fixed.
+    if (!cache.prefix_valid_) fill_step_tables(q, cache, 0, prefix, nullptr, false);
   } else if (at::Tensor query_key =
                  at::cat({q.segments, q.num_segments, q.rel_offset, q.sample_ids, q.context.to(at::kLong)}, 1);
              !(cache.prefix_valid_ && at::equal(query_key, cache.prefix_query_))) {
     bool position_dependent = true;
-    fill(0, prefix, &position_dependent);
+    fill_step_tables(q, cache, 0, prefix, &position_dependent, true);
     cache.prefix_valid_ = !position_dependent;
     cache.prefix_query_ = query_key;
   }
-  fill(prefix, total - prefix, nullptr);  // answer columns, including the new token
+  fill_step_tables(q, cache, prefix, total - prefix, nullptr, !step.trusted);  // answer columns, incl. the new token
   AttentionPlan plan =
       make_plan(cache.step_bias_.narrow(3, 0, total), cache.step_blocked_.narrow(3, 0, total), past, step.trusted);
 

@@ -83,6 +83,12 @@ class CpmBeeImpl : public viscpm::nn::Module {
   // One token per row (§7.2 with len_q = 1). The prompt keys' bias/mask columns are reused
   // across steps while the rows' query segment fields stay the same.
   StepOutput decode_step(const StepInputs& step, KvCache& cache) const;
+  // Before a run of trusted steps whose query segment fields stay fixed (the chat answer:
+  // segment `segment_ids`, context 1, sample 0, the prompt's last num_segments/offset):
+  // builds the prompt columns of the step tables once, with the one host read that tells
+  // whether they depend on the query position. Trusted steps then reuse them when they do
+  // not, and rebuild them (without reading) when they do.
+  void prepare_trusted_steps(KvCache& cache, const at::Tensor& segment_ids) const;
 
   EmbeddingExt input_embedding{nullptr};
   BucketPositionBias position_bias{nullptr};
@@ -97,6 +103,9 @@ class CpmBeeImpl : public viscpm::nn::Module {
   Tables attention_tables(const TokenFields& q, const TokenFields& k, const at::Tensor& segment_rel,
                           const at::Tensor& pair_valid, bool use_span, bool* position_dependent = nullptr,
                           bool check_ranges = true) const;
+  // The step tables' columns [begin, begin + count) for queries q (decode steps).
+  void fill_step_tables(const TokenFields& q, KvCache& cache, int64_t begin, int64_t count, bool* position_dependent,
+                        bool check_ranges) const;
   // trusted: no host read (the mask is applied even when nothing is blocked).
   AttentionPlan make_plan(at::Tensor bias, at::Tensor blocked, int64_t cache_offset, bool trusted = false) const;
   at::Tensor run_layers(at::Tensor h, const AttentionPlan& plan, const KvCache* cache) const;

@@ -137,12 +137,12 @@ GenerationResult beam_search(TokenStepper& stepper, const DecodeSpec& spec, cons
   const int64_t ranked = std::min<int64_t>(candidates + 1, beams * width);  // +1: the gap report
 
   // Host side: the tokens to feed, the scores, the backpointers. Device side (allocated
-  // once): which ids each row was fed (repetition penalty) and the beam scores.
+  // once for the longest answer): the ids each row was fed (repetition penalty), the scores.
   std::vector<FedToken> next(static_cast<size_t>(beams), FedToken{spec.bos_id, 0, 0});
   std::vector<float> scores(static_cast<size_t>(beams), -1e9f);
   scores[0] = 0.0f;  // only the first row expands at the first step
   BeamHistory history(beams, last_step + 2);
-  at::Tensor fed_mask = at::zeros({beams, width}, at::TensorOptions().dtype(at::kBool).device(device));
+  at::Tensor fed_ids = at::zeros({beams, last_step + 2}, at::TensorOptions().dtype(at::kLong).device(device));
   at::Tensor beam_scores = at::tensor(scores, at::kFloat).to(device);
   at::Tensor previous_top_values;
   FinishedHypotheses finished(beams, config.length_penalty);
@@ -192,13 +192,14 @@ GenerationResult beam_search(TokenStepper& stepper, const DecodeSpec& spec, cons
     record_step(i, scores, next, trace ? trace->answer_segment : 0);
     const at::Tensor ids = feed[0];
     if (i > 0) {  // rows continue their parents: penalty state and scores follow
-      fed_mask = fed_mask.index_select(0, feed[3]);
+      at::Tensor history_ids = fed_ids.narrow(1, 0, i);
+      history_ids.copy_(history_ids.index_select(0, feed[3]));
       beam_scores = previous_top_values.index_select(0, feed[4]);
     }
-    fed_mask.scatter_(1, ids.unsqueeze(1), true);
+    fed_ids.select(1, i).copy_(ids);
     const at::Tensor logits = stepper.step(StepTokens{ids, feed[1], feed[2]});
     ++result.model_steps;
-    const at::Tensor log_probs = processor.log_probs(logits, fed_mask);
+    const at::Tensor log_probs = processor.log_probs(logits, fed_ids.narrow(1, 0, i + 1));
     const at::Tensor flat = log_probs.add(beam_scores.unsqueeze(1)).view({-1});
     auto [top_values, top_indices] = at::topk(flat, ranked, 0, /*largest=*/true, /*sorted=*/true);
     previous_top_values = top_values;

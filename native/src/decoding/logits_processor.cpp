@@ -62,13 +62,15 @@ void LogitsProcessor::apply_repetition_penalty_(at::Tensor& logits,
   view.index_copy_(0, index, penalised);
 }
 
-void LogitsProcessor::apply_repetition_penalty_(at::Tensor& logits, const at::Tensor& fed_mask) const {
+void LogitsProcessor::apply_repetition_penalty_(at::Tensor& logits, const at::Tensor& fed_ids) const {
   if (repetition_penalty_ == 1.0) return;
-  if (!fed_mask.defined() || fed_mask.sizes() != logits.sizes())
-    throw InvalidArgument("logits processor: the fed-token mask must have the logits' shape");
-  // Same scalar operations as the list form, on every element the mask selects.
-  at::Tensor penalised = at::where(logits.lt(0), logits.mul(repetition_penalty_), logits.div(repetition_penalty_));
-  logits.copy_(at::where(fed_mask, penalised, logits));
+  if (!fed_ids.defined() || fed_ids.dim() != 2 || fed_ids.size(0) != logits.size(0))
+    throw InvalidArgument("logits processor: fed ids must be [rows, T]");
+  if (fed_ids.size(1) == 0) return;
+  // Gathered before any write, so a repeated id writes the same value twice.
+  at::Tensor values = logits.gather(1, fed_ids);
+  at::Tensor penalised = at::where(values.lt(0), values.mul(repetition_penalty_), values.div(repetition_penalty_));
+  logits.scatter_(1, fed_ids, penalised);
 }
 
 at::Tensor LogitsProcessor::apply_temperature(const at::Tensor& logits) const { return logits.div(temperature_); }
@@ -89,9 +91,9 @@ at::Tensor LogitsProcessor::log_probs(const at::Tensor& logits, const std::vecto
   return log_softmax_rounded(process(logits, fed));
 }
 
-at::Tensor LogitsProcessor::log_probs(const at::Tensor& logits, const at::Tensor& fed_mask) const {
+at::Tensor LogitsProcessor::log_probs(const at::Tensor& logits, const at::Tensor& fed_ids) const {
   at::Tensor l = mask_disallowed(logits);
-  apply_repetition_penalty_(l, fed_mask);
+  apply_repetition_penalty_(l, fed_ids);
   return log_softmax_rounded(apply_temperature(l));
 }
 

@@ -31,9 +31,10 @@ class LogitsProcessor {
   at::Tensor mask_disallowed(const at::Tensor& logits) const;
   // Step 2, in place: row r is penalised on the distinct ids of fed[r].
   void apply_repetition_penalty_(at::Tensor& logits, const std::vector<std::vector<int32_t>>& fed) const;
-  // Step 2 with the decoder's device-side state: fed_mask [R, V'] bool, true where the row
-  // was fed that id. Same values as the list form, no host data.
-  void apply_repetition_penalty_(at::Tensor& logits, const at::Tensor& fed_mask) const;
+  // Step 2 with the decoder's device-side state: fed_ids [R, T] int64, the ids row r was fed
+  // (repeats allowed: every copy writes the same value). Same values as the list form, no
+  // host data, and work proportional to R x T, not to the vocabulary.
+  void apply_repetition_penalty_(at::Tensor& logits, const at::Tensor& fed_ids) const;
   // Step 3 (out of place).
   at::Tensor apply_temperature(const at::Tensor& logits) const;
   // Step 4: fp32 log-softmax over the last dimension, rounded once to logits' dtype, as fp32.
@@ -43,7 +44,7 @@ class LogitsProcessor {
   at::Tensor process(const at::Tensor& logits, const std::vector<std::vector<int32_t>>& fed) const;
   // Steps 1-4: fp32 log-probabilities [R, V'].
   at::Tensor log_probs(const at::Tensor& logits, const std::vector<std::vector<int32_t>>& fed) const;
-  at::Tensor log_probs(const at::Tensor& logits, const at::Tensor& fed_mask) const;
+  at::Tensor log_probs(const at::Tensor& logits, const at::Tensor& fed_ids) const;
 
  private:
   int64_t width_;

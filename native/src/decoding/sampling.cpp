@@ -83,15 +83,15 @@ GenerationResult sample_search(TokenStepper& stepper, const DecodeSpec& spec, co
   at::Generator generator = at::detail::createCPUGenerator(config.seed);
   TextStream stream(spec, callbacks);
   GenerationResult result;
-  at::Tensor fed_mask = at::zeros({1, width}, at::TensorOptions().dtype(at::kBool).device(device));
+  at::Tensor fed_ids = at::zeros({1, std::max<int64_t>(1, config.max_length)}, at::TensorOptions().dtype(at::kLong).device(device));
   FedToken next{spec.bos_id, 0, 0};
   for (int64_t n = 0; n < config.max_length; ++n) {
     check_cancelled(callbacks);
     const at::Tensor feed = upload_rows({{next.id}, {next.sub}, {next.position}}, device);
-    fed_mask.scatter_(1, feed[0].unsqueeze(1), true);
+    fed_ids.select(1, n).copy_(feed[0]);
     const at::Tensor logits = stepper.step(StepTokens{feed[0], feed[1], feed[2]});
     ++result.model_steps;
-    const at::Tensor log_probs = processor.log_probs(logits, fed_mask).select(0, 0);
+    const at::Tensor log_probs = processor.log_probs(logits, fed_ids.narrow(1, 0, n + 1)).select(0, 0);
     const at::Tensor column = greedy ? log_probs.argmax()
                                      : sample_column(log_probs, config.top_k, config.top_p, uniform_draw(generator));
     // The one read of the step: the chosen column and its log-probability.

@@ -9,6 +9,7 @@ namespace viscpm::chat {
 CpmBeeStepper::CpmBeeStepper(const cpmbee::CpmBeeImpl& model, cpmbee::KvCache& cache, int64_t answer_segment)
     : model_(model), cache_(cache) {
   segments_ = at::full({cache.batch()}, answer_segment, at::TensorOptions().dtype(at::kLong).device(model.device()));
+  model_.prepare_trusted_steps(cache_, segments_);  // once per turn: the prompt columns
 }
 
 at::Tensor CpmBeeStepper::step(const decoding::StepTokens& tokens) {
