@@ -262,6 +262,9 @@ VISCPM_API viscpm_status viscpm_chat_session_ask(viscpm_chat_session* session, c
 VISCPM_API void viscpm_chat_turn_free(viscpm_chat_turn* turn);
 /* Asks a running turn to stop (any thread); it ends with VISCPM_CANCELLED. */
 VISCPM_API void viscpm_chat_session_cancel(viscpm_chat_session* session);
+/* Replaces the history (same format, model text: a literal '<' written "<<"); the next turn
+ * continues it. For restoring a conversation kept elsewhere (e.g. an HTTP client's messages). */
+VISCPM_API viscpm_status viscpm_chat_session_set_context(viscpm_chat_session* session, const char* context);
 /* The history in the reference's format ("User: ...\nAI: ...\n"); free with viscpm_string_free. */
 VISCPM_API viscpm_status viscpm_chat_session_context(const viscpm_chat_session* session, char** context_out);
 

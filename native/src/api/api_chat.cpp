@@ -212,6 +212,14 @@ void viscpm_chat_session_cancel(viscpm_chat_session* session) {
   if (session) session->cancel.store(true);
 }
 
+viscpm_status viscpm_chat_session_set_context(viscpm_chat_session* session, const char* context) {
+  return guarded([&] {
+    auto& s = require(session, "chat session");
+    if (!context) throw viscpm::InvalidArgument("context is null");
+    s.session->set_context(context);
+  });
+}
+
 viscpm_status viscpm_chat_session_context(const viscpm_chat_session* session, char** context_out) {
   return guarded([&] {
     const auto& s = require(session, "chat session");

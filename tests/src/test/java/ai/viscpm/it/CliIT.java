@@ -63,4 +63,39 @@ class CliIT {
     assertEquals(2, badDevice.status);
     assertTrue(badDevice.err.contains("tpu"), badDevice.err);
   }
+
+  /** ./viscpm serve as a process: it answers over HTTP and stops cleanly on SIGTERM. */
+  @Test
+  void serveAnswersAndStopsOnSigterm() throws Exception {
+    java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("viscpm-serve-cli");
+    ai.viscpm.testkit.DemoModels.writeChatModel(dir);
+    String javaBin = java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    java.nio.file.Path log = dir.resolve("serve.log");
+    Process p = new ProcessBuilder(javaBin, "-cp", System.getProperty("java.class.path"), "ai.viscpm.cli.Main", "serve",
+        "--chat-model", dir.toString(), "--port", "0").redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    try {
+      var listening = java.util.regex.Pattern.compile("listening on http://127\\.0\\.0\\.1:(\\d+)/v1");
+      int port = -1;
+      for (int attempt = 0; attempt < 1200 && port < 0 && p.isAlive(); attempt++) {
+        var m = listening.matcher(java.nio.file.Files.readString(log));
+        if (m.find()) port = Integer.parseInt(m.group(1));
+        else Thread.sleep(100);
+      }
+      assertTrue(port > 0, "the server printed where it listens");
+      var client = java.net.http.HttpClient.newHttpClient();
+      var health = client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + "/health"))
+          .build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+      assertEquals(200, health.statusCode());
+      var models = client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + "/v1/models"))
+          .build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+      assertTrue(models.body().contains("viscpm-chat"), models.body());
+      p.destroy();  // SIGTERM
+      assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "stops after SIGTERM");
+      String output = java.nio.file.Files.readString(log);
+      assertTrue(output.contains("GET /health 200"), "one log line per request: " + output);
+      assertTrue(output.contains("stopping"), output);
+    } finally {
+      p.destroyForcibly();
+    }
+  }
 }

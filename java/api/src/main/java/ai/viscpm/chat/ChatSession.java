@@ -74,6 +74,24 @@ public final class ChatSession extends NativeObject {
     }
   }
 
+  /** One earlier exchange of a conversation, as the user saw it (plain text, not markup). */
+  public record Exchange(String question, String answer) {}
+
+  /**
+   * Replaces the history with earlier exchanges (e.g. the messages an HTTP client sent), so
+   * the next {@link #ask} continues that conversation; the image stays the session's.
+   */
+  public void restoreHistory(java.util.List<Exchange> exchanges) throws VisCpmException {
+    StringBuilder context = new StringBuilder();
+    for (Exchange e : exchanges) {
+      context.append("User: ").append(ai.viscpm.text.Tokenizer.escape(e.question())).append('\n');
+      context.append("AI: ").append(ai.viscpm.text.Tokenizer.escape(e.answer())).append('\n');
+    }
+    try (Use use = use(); BytePointer c = NativeLibrary.utf8(context.toString())) {
+      NativeLibrary.check(viscpm.viscpm_chat_session_set_context(handle, c));
+    }
+  }
+
   /** The conversation so far, in the reference's format. */
   public String history() throws VisCpmException {
     try (Use use = use(); PointerPointer<BytePointer> out = new PointerPointer<>(1)) {

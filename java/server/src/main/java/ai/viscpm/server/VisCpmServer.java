@@ -1,0 +1,331 @@
+package ai.viscpm.server;
+
+import ai.viscpm.CancelledException;
+import ai.viscpm.FormatException;
+import ai.viscpm.InvalidInputException;
+import ai.viscpm.VisCpmException;
+import ai.viscpm.chat.ChatModel;
+import ai.viscpm.paint.PaintModel;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.Locale;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * An OpenAI-compatible HTTP server over loaded VisCPM models: {@code GET /v1/models},
+ * {@code POST /v1/chat/completions} (also streamed as server-sent events), {@code POST
+ * /v1/images/generations}, {@code GET /health}, {@code GET /metrics}. Generations run on at
+ * most {@link ServerOptions#generationSlots()} threads at once; up to {@link
+ * ServerOptions#maxQueue()} more wait, the rest get 429. Every failure is answered in
+ * OpenAI's error shape and the server keeps serving. {@link #close()} stops accepting and
+ * waits for running requests.
+ *
+ * <p>The models stay owned by the caller; they must outlive the server.
+ */
+public final class VisCpmServer implements AutoCloseable {
+  static final ObjectMapper JSON = new ObjectMapper();
+  public static final String CHAT_MODEL_ID = "viscpm-chat";
+  public static final String PAINT_MODEL_ID = "viscpm-paint";
+
+  private final ServerOptions options;
+  private final ChatModel chat;
+  private final PaintModel paint;
+  private final HttpServer http;
+  private final ExecutorService executor;
+  private final Semaphore slots;
+  private final AtomicInteger waiting = new AtomicInteger();
+  private final AtomicInteger active = new AtomicInteger();
+  private final PrintStream log;
+  final Metrics metrics = new Metrics();
+  private volatile boolean closing;
+
+  /** Counters of /metrics. */
+  static final class Metrics {
+    final AtomicLong requests = new AtomicLong(), errors = new AtomicLong(), completionTokens = new AtomicLong();
+    final AtomicLong generationNanos = new AtomicLong(), firstTokenNanos = new AtomicLong(), firstTokenCount = new AtomicLong();
+  }
+
+  /**
+   * Binds and starts serving. Either model may be null (its endpoints then answer 404).
+   *
+   * @param log one line per request (method, path, status, milliseconds, tokens); null: none
+   */
+  public static VisCpmServer start(ChatModel chat, PaintModel paint, ServerOptions options, PrintStream log)
+      throws IOException {
+    if (chat == null && paint == null) throw new IllegalArgumentException("give a chat model, a paint model or both");
+    return new VisCpmServer(chat, paint, options, log);
+  }
+
+  private VisCpmServer(ChatModel chat, PaintModel paint, ServerOptions options, PrintStream log) throws IOException {
+    this.options = options;
+    this.chat = chat;
+    this.paint = paint;
+    this.log = log;
+    this.slots = new Semaphore(options.generationSlots(), true);
+    this.http = HttpServer.create(new InetSocketAddress(options.host(), options.port()), 64);
+    // Slots + queue + a few for cheap requests (health, metrics, 429 answers).
+    this.executor = Executors.newFixedThreadPool(options.generationSlots() + options.maxQueue() + 4, r -> {
+      Thread t = new Thread(r, "viscpm-http");
+      t.setDaemon(true);
+      return t;
+    });
+    http.setExecutor(executor);
+    http.createContext("/", this::handle);
+    http.start();
+  }
+
+  /** The bound port (useful with port 0). */
+  public int port() {
+    return http.getAddress().getPort();
+  }
+
+  public ServerOptions options() {
+    return options;
+  }
+
+  /** Requests waiting for a generation slot. */
+  public int queueLength() {
+    return waiting.get();
+  }
+
+  /** Refuses new requests (503), lets running ones finish (up to 60 s), then stops. */
+  @Override
+  public void close() {
+    if (closing) return;
+    closing = true;
+    // Running requests finish (up to 60 s); idle keep-alive connections do not hold us up.
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    while (active.get() > 0 && System.nanoTime() < deadline) {
+      try {
+        Thread.sleep(20);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      }
+    }
+    http.stop(0);
+    executor.shutdown();
+    try {
+      executor.awaitTermination(60, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  /** What a handler tells the request log. */
+  static final class Outcome {
+    int status = 200;
+    long tokens;
+  }
+
+  private void handle(HttpExchange exchange) {
+    long start = System.nanoTime();
+    Outcome outcome = new Outcome();
+    metrics.requests.incrementAndGet();
+    active.incrementAndGet();
+    try (exchange) {
+      try {
+        if (closing) throw new ApiError(503, "server_error", "shutting_down", null, "the server is shutting down");
+        authorize(exchange);
+        route(exchange, outcome);
+      } catch (ApiError e) {
+        outcome.status = e.status;
+        sendError(exchange, e);
+      } catch (CancelledException e) {
+        outcome.status = 499;  // the client went away; nothing to answer
+      } catch (InvalidInputException | FormatException e) {
+        outcome.status = 400;
+        sendError(exchange, ApiError.badRequest(null, e.getMessage()));
+      } catch (VisCpmException e) {
+        outcome.status = 500;
+        sendError(exchange, new ApiError(500, "server_error", e.code().name().toLowerCase(Locale.ROOT), null,
+            e.getMessage()));
+      } catch (IOException e) {
+        outcome.status = 499;  // the connection broke while we wrote
+      } catch (Exception e) {  // a bug: answer it and keep serving
+        outcome.status = 500;
+        sendError(exchange, new ApiError(500, "server_error", "internal_error", null, String.valueOf(e)));
+      }
+    }
+    active.decrementAndGet();
+    if (outcome.status >= 400) metrics.errors.incrementAndGet();
+    if (log != null) {
+      log.printf(Locale.ROOT, "%s %s %d %.1f ms%s%n", exchange.getRequestMethod(), exchange.getRequestURI().getPath(),
+          outcome.status, (System.nanoTime() - start) / 1e6, outcome.tokens > 0 ? " " + outcome.tokens + " tokens" : "");
+    }
+  }
+
+  private void route(HttpExchange exchange, Outcome outcome) throws Exception {
+    String method = exchange.getRequestMethod();
+    String path = exchange.getRequestURI().getPath();
+    switch (path) {
+      case "/health" -> {
+        requireMethod(method, "GET");
+        sendJson(exchange, 200, JSON.createObjectNode().put("status", "ok"));
+      }
+      case "/metrics" -> {
+        requireMethod(method, "GET");
+        sendText(exchange, 200, "text/plain; version=0.0.4", metricsText());
+      }
+      case "/v1/models" -> {
+        requireMethod(method, "GET");
+        sendJson(exchange, 200, modelsList());
+      }
+      case "/v1/chat/completions" -> {
+        requireMethod(method, "POST");
+        if (chat == null) throw ApiError.notFound("model_not_found", "this server has no chat model (start it with --chat-model)");
+        ObjectNode body = readJson(exchange);
+        withSlot(() -> new ChatEndpoint(chat, metrics).handle(body, exchange, outcome));
+      }
+      case "/v1/images/generations" -> {
+        requireMethod(method, "POST");
+        if (paint == null) throw ApiError.notFound("model_not_found", "this server has no paint model (start it with --paint-model)");
+        ObjectNode body = readJson(exchange);
+        withSlot(() -> new ImagesEndpoint(paint).handle(body, exchange, outcome));
+      }
+      default -> throw ApiError.notFound("unknown_url", "unknown path " + path);
+    }
+  }
+
+  @FunctionalInterface
+  interface Work {
+    void run() throws Exception;
+  }
+
+  /** Runs `work` in a generation slot, waiting in the bounded queue; 429 when it is full. */
+  private void withSlot(Work work) throws Exception {
+    if (!slots.tryAcquire()) {
+      if (waiting.incrementAndGet() > options.maxQueue()) {
+        waiting.decrementAndGet();
+        throw new ApiError(429, "rate_limit_error", "queue_full",
+            null, "all " + options.generationSlots() + " generation slots are busy and " + options.maxQueue()
+                + " requests are waiting; retry later");
+      }
+      try {
+        slots.acquire();
+      } finally {
+        waiting.decrementAndGet();
+      }
+    }
+    try {
+      work.run();
+    } finally {
+      slots.release();
+    }
+  }
+
+  private void authorize(HttpExchange exchange) throws ApiError {
+    if (options.apiKey().isEmpty()) return;
+    String header = exchange.getRequestHeaders().getFirst("Authorization");
+    String expected = "Bearer " + options.apiKey().get();
+    if (header == null || !MessageDigest.isEqual(header.getBytes(StandardCharsets.UTF_8),
+        expected.getBytes(StandardCharsets.UTF_8))) {
+      throw new ApiError(401, "invalid_request_error", "invalid_api_key", null,
+          header == null ? "missing Authorization: Bearer <key> header" : "incorrect API key");
+    }
+  }
+
+  private static void requireMethod(String method, String expected) throws ApiError {
+    if (!method.equals(expected))
+      throw new ApiError(405, "invalid_request_error", "method_not_allowed", null, "use " + expected);
+  }
+
+  private ObjectNode readJson(HttpExchange exchange) throws ApiError, IOException {
+    String length = exchange.getRequestHeaders().getFirst("Content-Length");
+    if (length != null) {
+      try {
+        if (Long.parseLong(length.trim()) > options.maxBodyBytes()) throw tooLarge();
+      } catch (NumberFormatException e) {
+        throw ApiError.badRequest(null, "bad Content-Length header");
+      }
+    }
+    ByteArrayOutputStream buffer = new ByteArrayOutputStream();
+    try (InputStream in = exchange.getRequestBody()) {
+      byte[] chunk = new byte[64 << 10];
+      for (int n; (n = in.read(chunk)) > 0; ) {
+        if (buffer.size() + (long) n > options.maxBodyBytes()) throw tooLarge();
+        buffer.write(chunk, 0, n);
+      }
+    }
+    try {
+      var node = JSON.readTree(buffer.toByteArray());
+      if (node == null || !node.isObject()) throw ApiError.badRequest(null, "the request body must be a JSON object");
+      return (ObjectNode) node;
+    } catch (JsonProcessingException e) {
+      throw ApiError.badRequest(null, "the request body is not valid JSON: " + e.getOriginalMessage());
+    }
+  }
+
+  private ApiError tooLarge() {
+    return new ApiError(413, "invalid_request_error", "request_too_large", null,
+        "request body larger than " + options.maxBodyBytes() + " bytes (--max-body-bytes)");
+  }
+
+  private ObjectNode modelsList() {
+    ObjectNode root = JSON.createObjectNode().put("object", "list");
+    var data = root.putArray("data");
+    if (chat != null) data.addObject().put("id", CHAT_MODEL_ID).put("object", "model").put("created", 0).put("owned_by", "viscpm");
+    if (paint != null) data.addObject().put("id", PAINT_MODEL_ID).put("object", "model").put("created", 0).put("owned_by", "viscpm");
+    return root;
+  }
+
+  private String metricsText() {
+    double seconds = metrics.generationNanos.get() / 1e9;
+    long first = metrics.firstTokenCount.get();
+    return "# TYPE viscpm_requests_total counter\nviscpm_requests_total " + metrics.requests.get() + "\n"
+        + "# TYPE viscpm_errors_total counter\nviscpm_errors_total " + metrics.errors.get() + "\n"
+        + "# TYPE viscpm_queue_length gauge\nviscpm_queue_length " + waiting.get() + "\n"
+        + "# TYPE viscpm_completion_tokens_total counter\nviscpm_completion_tokens_total " + metrics.completionTokens.get() + "\n"
+        + "# TYPE viscpm_tokens_per_second gauge\nviscpm_tokens_per_second "
+        + (seconds > 0 ? metrics.completionTokens.get() / seconds : 0) + "\n"
+        + "# TYPE viscpm_time_to_first_token_seconds gauge\nviscpm_time_to_first_token_seconds "
+        + (first > 0 ? metrics.firstTokenNanos.get() / 1e9 / first : 0) + "\n";
+  }
+
+  // --- responses ---------------------------------------------------------------------------
+
+  static void sendJson(HttpExchange exchange, int status, Object body) throws IOException {
+    sendText(exchange, status, "application/json", JSON.writeValueAsString(body));
+  }
+
+  static void sendText(HttpExchange exchange, int status, String contentType, String text) throws IOException {
+    byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
+    exchange.getResponseHeaders().set("Content-Type", contentType);
+    exchange.sendResponseHeaders(status, bytes.length);
+    try (OutputStream out = exchange.getResponseBody()) {
+      out.write(bytes);
+    }
+  }
+
+  private static void sendError(HttpExchange exchange, ApiError e) {
+    ObjectNode root = JSON.createObjectNode();
+    ObjectNode error = root.putObject("error");
+    error.put("message", e.getMessage()).put("type", e.type);
+    if (e.param == null) error.putNull("param"); else error.put("param", e.param);
+    if (e.code == null) error.putNull("code"); else error.put("code", e.code);
+    try {
+      if (e.status == 401) exchange.getResponseHeaders().set("WWW-Authenticate", "Bearer");
+      sendJson(exchange, e.status, root);
+    } catch (IOException | RuntimeException ignored) {
+      // Headers already sent (a failure mid-stream) or the client is gone: nothing to add.
+    }
+  }
+}
