@@ -133,7 +133,8 @@ final class ChatEndpoint {
         root.put("id", id).put("object", "chat.completion").put("created", created).put("model", VisCpmServer.CHAT_MODEL_ID);
         ObjectNode choice = root.putArray("choices").addObject();
         choice.put("index", 0);
-        choice.putObject("message").put("role", "assistant").put("content", answer.text());
+        choice.putObject("message").put("role", "assistant").put("content", answer.text()).putNull("refusal");
+        choice.putNull("logprobs");
         choice.put("finish_reason", answer.endedWithEos() ? "stop" : "length");
         usage(root.putObject("usage"), answer);
         VisCpmServer.sendJson(exchange, 200, root);
@@ -201,6 +202,7 @@ final class ChatEndpoint {
     var array = VisCpmServer.JSON.createArrayNode();
     ObjectNode c = array.addObject().put("index", 0);
     c.set("delta", delta);
+    c.putNull("logprobs");
     if (finishReason == null) c.putNull("finish_reason"); else c.put("finish_reason", finishReason);
     return array;
   }
