@@ -43,6 +43,7 @@ class ServerIT {
   private static PaintModel paint;
   private static VisCpmServer server;
   private static byte[] png;
+  private static Path chatDir;
   private static final String QUESTION = "What is in the picture?";
   private static final int MAX_TOKENS = 12;  // short answers keep the demo-model turns fast
   private static final GenerationConfig CONFIG = GenerationConfig.builder().maxLength(MAX_TOKENS).build();
@@ -52,7 +53,8 @@ class ServerIT {
     Path dir = Files.createTempDirectory("viscpm-server-it");
     DemoModels.writeChatModel(dir.resolve("chat"));
     DemoModels.writePaintModel(dir.resolve("paint"));
-    chat = ChatModel.load(dir.resolve("chat"));
+    chatDir = dir.resolve("chat");
+    chat = ChatModel.load(chatDir);
     paint = PaintModel.load(dir.resolve("paint"));
     server = VisCpmServer.start(chat, paint, ServerOptions.defaults().withPort(0).withLimits(2, 32, 20L << 20), null);
     png = Files.readAllBytes(Fixtures.resolve("cases/chat_beam_search/image.png"));
@@ -143,6 +145,13 @@ class ServerIT {
     assertEquals(usage.path("prompt_tokens").asInt() + usage.path("completion_tokens").asInt(),
         usage.path("total_tokens").asInt());
     assertEquals(directAnswer(QUESTION), text);
+    // ... and what ./viscpm chat prints for the same model, image and question.
+    java.io.StringWriter cliOut = new java.io.StringWriter();
+    int status = ai.viscpm.cli.Main.run(new java.io.PrintWriter(cliOut), new java.io.PrintWriter(new java.io.StringWriter()),
+        "chat", "--model", chatDir.toString(), "--image", Fixtures.resolve("cases/chat_beam_search/image.png").toString(),
+        "--max-length", String.valueOf(MAX_TOKENS), QUESTION);
+    assertEquals(0, status);
+    assertEquals(text + System.lineSeparator(), cliOut.toString());
 
     var streamed = post(server, "/v1/chat/completions", chatRequest(QUESTION, true).toString());
     assertEquals(200, streamed.statusCode());
