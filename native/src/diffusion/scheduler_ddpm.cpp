@@ -71,13 +71,8 @@ class DdpmScheduler final : public Scheduler {
       return std::nullopt;  // step() reports these
     check_step_inputs(uncond, sample, false);
     const int64_t t = integer_timestep(timestep);
-    const int64_t prev_t = t - step_ratio_;
-    const float alpha_prod_t = alpha_cumprod(t);
-    const float alpha_prod_t_prev = prev_t >= 0 ? alpha_cumprod(prev_t) : 1.0f;
-    const float beta_prod_t = 1.0f - alpha_prod_t;
-    const float beta_prod_t_prev = 1.0f - alpha_prod_t_prev;
-    const float current_alpha_t = alpha_prod_t / alpha_prod_t_prev;
-    const float current_beta_t = 1.0f - current_alpha_t;
+    const auto [alpha_prod_t, alpha_prod_t_prev, beta_prod_t, beta_prod_t_prev, current_alpha_t, current_beta_t] =
+        scalars(t);
     kernels::DdpmStepCoefficients c;
     c.sqrt_beta_prod_t = sqrt32(beta_prod_t);
     c.sqrt_alpha_prod_t = sqrt32(alpha_prod_t);
@@ -96,7 +91,6 @@ class DdpmScheduler final : public Scheduler {
     const bool learned = variance_type_ == "learned" || variance_type_ == "learned_range";
     check_step_inputs(model_output_in, sample, learned);
     const int64_t t = integer_timestep(timestep);
-    const int64_t prev_t = t - step_ratio_;
 
     at::Tensor model_output = model_output_in, predicted_variance;
     if (learned && model_output_in.size(1) == 2 * sample.size(1)) {
@@ -108,13 +102,8 @@ class DdpmScheduler final : public Scheduler {
                             " needs a model output with twice the sample's channels");
     }
 
-    // Scalars in float32, as the reference's 0-d tensors.
-    const float alpha_prod_t = alpha_cumprod(t);
-    const float alpha_prod_t_prev = prev_t >= 0 ? alpha_cumprod(prev_t) : 1.0f;
-    const float beta_prod_t = 1.0f - alpha_prod_t;
-    const float beta_prod_t_prev = 1.0f - alpha_prod_t_prev;
-    const float current_alpha_t = alpha_prod_t / alpha_prod_t_prev;
-    const float current_beta_t = 1.0f - current_alpha_t;
+    const auto [alpha_prod_t, alpha_prod_t_prev, beta_prod_t, beta_prod_t_prev, current_alpha_t, current_beta_t] =
+        scalars(t);
 
     at::Tensor pred_original_sample;
     if (prediction_type_ == "epsilon") {
@@ -159,6 +148,22 @@ class DdpmScheduler final : public Scheduler {
   }
 
  private:
+  // The step's scalars in float32, as the reference's 0-d tensors.
+  struct StepScalars {
+    float alpha_prod_t, alpha_prod_t_prev, beta_prod_t, beta_prod_t_prev, current_alpha_t, current_beta_t;
+  };
+  StepScalars scalars(int64_t t) const {
+    const int64_t prev_t = t - step_ratio_;
+    StepScalars s;
+    s.alpha_prod_t = alpha_cumprod(t);
+    s.alpha_prod_t_prev = prev_t >= 0 ? alpha_cumprod(prev_t) : 1.0f;
+    s.beta_prod_t = 1.0f - s.alpha_prod_t;
+    s.beta_prod_t_prev = 1.0f - s.alpha_prod_t_prev;
+    s.current_alpha_t = s.alpha_prod_t / s.alpha_prod_t_prev;
+    s.current_beta_t = 1.0f - s.current_alpha_t;
+    return s;
+  }
+
   std::string variance_type_, prediction_type_;
   bool clip_sample_ = true, thresholding_ = false;
   double threshold_ratio_ = 0.995, clip_sample_range_ = 1.0, sample_max_value_ = 1.0;
