@@ -397,3 +397,18 @@ TEST(DiffusionPaint, DemoModelRoundTrip) {
   write_demo_paint_model(again.path);
   EXPECT_TRUE(same_bytes(PaintModel::load(again.path)->generate(r).images, out.images));
 }
+
+// An over-long prompt (or negative prompt) is refused before any tensor is allocated.
+TEST(DiffusionPaint, OverLongPromptsAreRefusedWithTheLimit) {
+  auto model = fixture_model();
+  PaintRequest r = small_request();
+  r.prompt = std::string(40000, 'a') + " cat";
+  const std::string message = expect_throws<InvalidArgument>([&] { model->generate(r); });
+  EXPECT_NE(message.find("too long"), std::string::npos) << message;
+  EXPECT_NE(message.find(std::to_string(PaintModel::kMaxPromptTokens)), std::string::npos) << message;
+  r.prompt = "a cat";
+  r.negative_prompt = std::string(20000, 'b') + " " + std::string(20000, 'c');
+  expect_throws<InvalidArgument>([&] { model->generate(r); });
+  r.negative_prompt = "";
+  EXPECT_EQ(model->generate(r).images.size(0), 1);  // still painting
+}

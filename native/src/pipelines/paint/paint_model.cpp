@@ -136,6 +136,10 @@ PaintConditioning PaintModel::encode_prompt(const std::string& prompt, const std
   // Both dicts are padded to one length; the padded positions go through CPM-Bee too and
   // stay in the UNet context (it has no attention mask), as in the reference.
   const text::PaintInputs inputs = text::build_paint_inputs(*tokenizer_, prompt, negative_prompt);
+  if (inputs.padded_length > kMaxPromptTokens)
+    throw InvalidArgument("the paint prompt is too long: " + std::to_string(inputs.padded_length) +
+                          " tokens (prompt and negative prompt encoded, the longer counts), at most " +
+                          std::to_string(kMaxPromptTokens) + " fit; shorten the prompt");
   PaintConditioning out;
   out.padded_length = inputs.padded_length;
   // Two batch-1 forwards, as the reference runs them.

@@ -132,7 +132,12 @@ class PaintModel {
                        PaintTrace* trace = nullptr) const;
 
   // The conditioning step alone (CPM-Bee + trans block for prompt and negative prompt).
+  // InvalidArgument when the longer of the two encodings has more than kMaxPromptTokens
+  // tokens (CPM-Bee's attention tables grow with its square).
   PaintConditioning encode_prompt(const std::string& prompt, const std::string& negative_prompt = "") const;
+  // The same budget as a chat prompt (max_input_length). Without it a 40,000-character
+  // prompt asked the allocator for 12.8 GB of attention tables.
+  static constexpr int64_t kMaxPromptTokens = 3000;
 
   const text::Tokenizer& tokenizer() const { return *tokenizer_; }
   const cpmbee::CpmBeeImpl& language_model() const { return *llm_; }
