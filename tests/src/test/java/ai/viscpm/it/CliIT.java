@@ -64,6 +64,26 @@ class CliIT {
     assertTrue(badDevice.err.contains("tpu"), badDevice.err);
   }
 
+  /** Mistakes on the command line are one clear line and exit 2, before any long work. */
+  @Test
+  void commandLineMistakesFailFastWithAClearLine() {
+    Run typo = cli("parity", Fixtures.dir().toString(), "--kind", "checkpont");
+    assertEquals(2, typo.status, typo.out + typo.err);
+    assertTrue(typo.err.contains("unknown case kind 'checkpont'") && typo.err.contains("checkpoint"), typo.err);
+    Run device = cli("paint", "--model", Fixtures.resolve("models/paint").toString(), "--vocab",
+        Fixtures.resolve("vocab/bee.txt").toString(), "--prompt", "cat", "--out", "/tmp/x.png", "--device", "cuda:x");
+    assertEquals(2, device.status, device.err);
+    assertTrue(device.err.contains("cuda:N"), device.err);
+    Run folder = cli("paint", "--model", Fixtures.resolve("models/paint").toString(), "--vocab",
+        Fixtures.resolve("vocab/bee.txt").toString(), "--prompt", "cat", "--out", "/nonexistent-folder/cat.png");
+    assertEquals(2, folder.status, folder.err);
+    assertTrue(folder.err.contains("does not exist"), folder.err);
+    Run dir = cli("paint", "--model", Fixtures.resolve("models/paint").toString(), "--vocab",
+        Fixtures.resolve("vocab/bee.txt").toString(), "--prompt", "cat", "--out", System.getProperty("java.io.tmpdir"));
+    assertEquals(2, dir.status, dir.err);
+    assertTrue(dir.err.contains("is a folder"), dir.err);
+  }
+
   /** ./viscpm serve as a process: it answers over HTTP and stops cleanly on SIGTERM. */
   @Test
   void serveAnswersAndStopsOnSigterm() throws Exception {

@@ -27,14 +27,22 @@ final class ModelFlags {
   /** The model options; also sets the runtime's thread count (threads belong to the process). */
   ModelOptions options() throws VisCpmException {
     VisCpm.setThreads(threads);
-    String d = device.toLowerCase();
     ModelOptions.Builder b = ModelOptions.builder().dtype(DType.parse(dtype)).verifyChecksums(!skipChecksums);
-    if (d.startsWith("cuda")) {
-      b.device(Device.CUDA);
-      if (d.startsWith("cuda:")) b.cudaIndex(Integer.parseInt(d.substring(5)));
-    } else {
-      b.device(Device.parse(d));
-    }
+    device(b, device);
     return b.build();
+  }
+
+  /** "cpu", "cuda" or "cuda:N" into the builder; IllegalArgumentException naming the forms otherwise. */
+  static void device(ModelOptions.Builder b, String text) {
+    String d = text.toLowerCase(java.util.Locale.ROOT);
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("cuda(?::(\\d{1,4}))?").matcher(d);
+    if (m.matches()) {
+      b.device(Device.CUDA);
+      if (m.group(1) != null) b.cudaIndex(Integer.parseInt(m.group(1)));
+    } else if (d.equals("cpu")) {
+      b.device(Device.CPU);
+    } else {
+      throw new IllegalArgumentException("bad device '" + text + "' (use cpu, cuda or cuda:N)");
+    }
   }
 }

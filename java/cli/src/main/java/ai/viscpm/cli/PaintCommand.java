@@ -75,6 +75,11 @@ final class PaintCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     PrintWriter stdout = spec.commandLine().getOut();
+    // Before the generation, not after it: where the picture goes must exist.
+    if (java.nio.file.Files.isDirectory(out)) throw new IllegalArgumentException("--out " + out + " is a folder; give a .png file name");
+    Path folder = out.toAbsolutePath().getParent();
+    if (folder != null && !java.nio.file.Files.isDirectory(folder))
+      throw new IllegalArgumentException("--out " + out + ": the folder " + folder + " does not exist");
     PaintRequest.Builder b = PaintRequest.builder(prompt).negativePrompt(negative).scheduler(scheduler).steps(steps)
         .guidanceScale(guidance).numImages(images).size(size, size).eta(eta);
     if (seed != null) b.seed(seed);

@@ -35,6 +35,12 @@ final class ParityCommand implements Callable<Integer> {
     PrintWriter out = spec.commandLine().getOut();
     int passed = 0, failed = 0, skipped = 0;
     try (ParitySuite suite = ParitySuite.open(dir, Device.parse(device))) {
+      if (kinds != null) {  // a typo must not run nothing and pass
+        java.util.Set<String> known = new java.util.TreeSet<>(ParitySuite.implementedKinds());
+        suite.cases().forEach(c -> known.add(c.kind()));
+        for (String k : kinds)
+          if (!known.contains(k)) throw new IllegalArgumentException("unknown case kind '" + k + "'; known kinds: " + known);
+      }
       for (ParitySuite.CaseEntry entry : suite.cases()) {
         if (kinds != null && !kinds.contains(entry.kind())) continue;
         CaseReport report = suite.run(entry.index());

@@ -1,7 +1,6 @@
 package ai.viscpm.cli;
 
 import ai.viscpm.DType;
-import ai.viscpm.Device;
 import ai.viscpm.ModelOptions;
 import ai.viscpm.chat.ChatModel;
 import ai.viscpm.paint.PaintModel;
@@ -61,11 +60,7 @@ final class ServeCommand implements Callable<Integer> {
       key = Optional.of(k);
     }
     ModelOptions.Builder mb = ModelOptions.builder().dtype(DType.parse(dtype));
-    String d = device.toLowerCase();
-    if (d.startsWith("cuda")) {
-      mb.device(Device.CUDA);
-      if (d.startsWith("cuda:")) mb.cudaIndex(Integer.parseInt(d.substring(5)));
-    }
+    ModelFlags.device(mb, device);
     ModelOptions options = mb.build();
     ServerOptions serverOptions = new ServerOptions(host, port, key, threads, maxQueue, maxBodyBytes);
     try (ChatModel chat = chatModel == null ? null : ChatModel.load(chatModel, options);
