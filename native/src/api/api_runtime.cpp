@@ -11,12 +11,10 @@
 
 namespace viscpm::api {
 
-namespace {
-thread_local std::string last_error;
+std::string& last_error() {
+  thread_local std::string message;
+  return message;
 }
-
-void set_last_error(const std::string& message) { last_error = message; }
-void clear_last_error() { last_error.clear(); }
 
 char* copy_string(const std::string& s) {
   char* out = static_cast<char*>(std::malloc(s.size() + 1));
@@ -37,7 +35,7 @@ const char* viscpm_status_name(int status) {
   return viscpm::error_code_name(static_cast<viscpm::ErrorCode>(status));
 }
 
-const char* viscpm_last_error(void) { return viscpm::api::last_error.c_str(); }
+const char* viscpm_last_error(void) { return viscpm::api::last_error().c_str(); }
 
 const char* viscpm_version(void) { return "0.1.0"; }
 

@@ -9,25 +9,17 @@
 
 namespace viscpm::api {
 
-void set_last_error(const std::string& message);
-void clear_last_error();
+// This thread's message for viscpm_last_error().
+std::string& last_error();
 // Allocates a C string the caller frees with viscpm_string_free.
 char* copy_string(const std::string& s);
 
 template <class Body>
 viscpm_status guarded(Body&& body) {
-  clear_last_error();
-  auto error = viscpm::catch_all(std::forward<Body>(body));
-  if (!error) return VISCPM_OK;
-  set_last_error(error->message);
-  return static_cast<viscpm_status>(static_cast<int>(error->code));
+  return static_cast<viscpm_status>(viscpm::run_guarded(last_error(), std::forward<Body>(body)));
 }
 
-template <class T>
-T& require(T* handle, const char* what) {
-  if (!handle) throw viscpm::InvalidArgument(std::string(what) + " is null (closed or never opened)");
-  return *handle;
-}
+using viscpm::require;
 
 template <class T>
 void require_out(T** out) {

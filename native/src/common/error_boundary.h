@@ -43,4 +43,22 @@ std::optional<CaughtError> catch_all(Body&& body) noexcept {
   }
 }
 
+// A C entry point's body: 0 on return, else the error code, with the message kept in
+// `last_error` (the caller's per-thread slot, cleared first).
+template <class Body>
+int run_guarded(std::string& last_error, Body&& body) noexcept {
+  last_error.clear();
+  auto error = catch_all(std::forward<Body>(body));
+  if (!error) return 0;
+  last_error = std::move(error->message);
+  return static_cast<int>(error->code);
+}
+
+// A C handle argument: InvalidArgument naming `what` when it is null.
+template <class T>
+T& require(T* handle, const char* what) {
+  if (!handle) throw InvalidArgument(std::string(what) + " is null (closed or never opened)");
+  return *handle;
+}
+
 }  // namespace viscpm

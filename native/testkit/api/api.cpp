@@ -20,18 +20,10 @@ thread_local std::string last_error;
 
 template <class Body>
 viscpm_status guarded(Body&& body) {
-  last_error.clear();
-  auto error = viscpm::catch_all(std::forward<Body>(body));
-  if (!error) return VISCPM_OK;
-  last_error = error->message;
-  return static_cast<viscpm_status>(static_cast<int>(error->code));
+  return static_cast<viscpm_status>(viscpm::run_guarded(last_error, std::forward<Body>(body)));
 }
 
-template <class T>
-T& require(T* handle, const char* what) {
-  if (!handle) throw viscpm::InvalidArgument(std::string(what) + " is null (closed or never opened)");
-  return *handle;
-}
+using viscpm::require;
 
 // The report's strings live in `outcome`; `checks` points into `check_views`.
 struct ReportHandle : viscpm_parity_report {

@@ -116,13 +116,7 @@ void append(NamedTensors& to, NamedTensors from) {
 }  // namespace
 
 cpmbee::CpmBeeConfig demo_paint_cpm_bee_config(int64_t vocab_size) {
-  cpmbee::CpmBeeConfig c;
-  c.vocab_size = vocab_size;
-  c.dim_model = 32;
-  c.dim_ff = 64;
-  c.num_layers = 2;
-  c.num_heads = 2;
-  c.dim_head = 16;
+  cpmbee::CpmBeeConfig c = demo_cpm_bee_config(vocab_size);  // the chat demo's sizes
   c.half = true;  // the released config: float16 on CUDA, float32 on the CPU
   return c;
 }

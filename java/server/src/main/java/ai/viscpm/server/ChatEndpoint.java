@@ -13,7 +13,6 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.List;
 import java.util.UUID;
 
@@ -213,16 +212,10 @@ final class ChatEndpoint {
   }
 
   static byte[] decodeDataUrl(String url, String param) throws ApiError {
-    if (!url.startsWith("data:"))
-      throw ApiError.badRequest(param, "only data: URLs are accepted for images (data:image/png;base64,...); "
-          + "the server does not fetch remote URLs");
-    int comma = url.indexOf(',');
-    if (comma < 0 || !url.substring(0, comma).endsWith(";base64"))
-      throw ApiError.badRequest(param, "the image data URL must be base64 (data:image/...;base64,...)");
     try {
-      return Base64.getDecoder().decode(url.substring(comma + 1).trim());
-    } catch (IllegalArgumentException e) {
-      throw ApiError.badRequest(param, "the image data URL is not valid base64");
+      return ai.viscpm.DataUrls.decode(url);
+    } catch (ai.viscpm.InvalidInputException e) {
+      throw ApiError.badRequest(param, e.getMessage());
     }
   }
 

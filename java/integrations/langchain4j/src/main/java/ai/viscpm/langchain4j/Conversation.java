@@ -79,10 +79,11 @@ record Conversation(byte[] image, List<ChatSession.Exchange> history, String que
     if (url == null) throw new IllegalArgumentException("the image has neither data nor a URL");
     String s = url.toString();
     if (s.startsWith("data:")) {
-      int comma = s.indexOf(',');
-      if (comma < 0 || !s.substring(0, comma).endsWith(";base64"))
-        throw new IllegalArgumentException("image data URLs must be base64");
-      return Base64.getDecoder().decode(s.substring(comma + 1));
+      try {
+        return ai.viscpm.DataUrls.decode(s);
+      } catch (ai.viscpm.InvalidInputException e) {
+        throw new IllegalArgumentException(e.getMessage(), e);
+      }
     }
     if ("file".equals(url.getScheme())) {
       try {
