@@ -18,7 +18,7 @@
 
 #include "common/error.h"
 #include "io/crc32.h"
-#include "io/mapped_file.h"
+#include "io/file_reader.h"
 #include "io/tensor_source.h"
 #include "io/writers_internal.h"
 #include "io/zip_archive.h"
@@ -99,7 +99,7 @@ struct ZipLayout {
 
 ZipLayout layout_of(const std::filesystem::path& path, const Bytes& bytes) {
   ZipLayout z;
-  viscpm::io::MappedFile file(path);
+  viscpm::io::FileReader file(path);
   z.records = viscpm::io::read_zip_index(file);
   z.end_record = bytes.rfind(std::string("PK\x05\x06", 4));
   for (size_t pos = bytes.find(std::string("PK\x01\x02", 4)); pos != Bytes::npos && pos < z.end_record;

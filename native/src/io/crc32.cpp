@@ -1,5 +1,8 @@
 #include "io/crc32.h"
 
+#include <ATen/Parallel.h>
+
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -72,6 +75,27 @@ uint32_t shift_for(uint64_t bytes) {
 
 uint32_t crc32_combine(uint32_t crc_a, uint32_t crc_b, uint64_t length_b) {
   return multiply_mod(shift_for(length_b), crc_a) ^ crc_b;
+}
+
+uint32_t crc32_of_range(const FileReader& file, uint64_t offset, uint64_t length) {
+  int64_t slices = static_cast<int64_t>((length + kCrcSlice - 1) / kCrcSlice);
+  std::vector<uint32_t> crcs(static_cast<size_t>(slices));
+  // at::parallel_for rethrows the first exception of any thread on the caller's.
+  at::parallel_for(0, slices, 1, [&](int64_t begin, int64_t end) {
+    std::vector<uint8_t> buffer(static_cast<size_t>(std::min<uint64_t>(kCrcSlice, length)));
+    for (int64_t i = begin; i < end; ++i) {
+      uint64_t start = static_cast<uint64_t>(i) * kCrcSlice;
+      uint64_t n = std::min(kCrcSlice, length - start);
+      file.read(offset + start, buffer.data(), n);
+      crcs[static_cast<size_t>(i)] = crc32(buffer.data(), n);
+    }
+  });
+  uint32_t crc = 0;
+  for (int64_t i = 0; i < slices; ++i) {
+    uint64_t start = static_cast<uint64_t>(i) * kCrcSlice;
+    crc = crc32_combine(crc, crcs[static_cast<size_t>(i)], std::min(kCrcSlice, length - start));
+  }
+  return crc;
 }
 
 }  // namespace viscpm::io

@@ -2,11 +2,11 @@
 // far less than reading it from disk.
 #pragma once
 
-#include <ATen/Parallel.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <vector>
+
+#include "io/file_reader.h"
 
 namespace viscpm::io {
 
@@ -17,31 +17,10 @@ inline uint32_t crc32(const void* data, size_t length) { return crc32_update(0, 
 // CRC of A+B from crc(A), crc(B) and B's length.
 uint32_t crc32_combine(uint32_t crc_a, uint32_t crc_b, uint64_t length_b);
 
-// crc32 computed in slices on ATen's intra-op threads; `after_slice(offset, length)` runs
-// once per slice when it has been summed (used to release mapped pages).
-template <class AfterSlice>
-uint32_t crc32_parallel(const uint8_t* data, uint64_t length, AfterSlice after_slice);
+// crc32 of the file's bytes [offset, offset + length), in 16 MB slices on ATen's intra-op
+// threads, each read into its own buffer (FileReader's errors propagate).
+uint32_t crc32_of_range(const FileReader& file, uint64_t offset, uint64_t length);
 
 constexpr uint64_t kCrcSlice = uint64_t(16) << 20;
-
-template <class AfterSlice>
-uint32_t crc32_parallel(const uint8_t* data, uint64_t length, AfterSlice after_slice) {
-  int64_t slices = static_cast<int64_t>((length + kCrcSlice - 1) / kCrcSlice);
-  std::vector<uint32_t> crcs(static_cast<size_t>(slices));
-  at::parallel_for(0, slices, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      uint64_t offset = static_cast<uint64_t>(i) * kCrcSlice;
-      uint64_t n = std::min(kCrcSlice, length - offset);
-      crcs[static_cast<size_t>(i)] = crc32(data + offset, n);
-      after_slice(offset, n);
-    }
-  });
-  uint32_t crc = 0;
-  for (int64_t i = 0; i < slices; ++i) {
-    uint64_t offset = static_cast<uint64_t>(i) * kCrcSlice;
-    crc = crc32_combine(crc, crcs[static_cast<size_t>(i)], std::min(kCrcSlice, length - offset));
-  }
-  return crc;
-}
 
 }  // namespace viscpm::io

@@ -5,7 +5,7 @@
 #include <unordered_map>
 
 #include "common/error.h"
-#include "io/mapped_tensor.h"
+#include "io/stored_tensor.h"
 #include "io/tensor_source.h"
 #include "common/tensor_text.h"
 

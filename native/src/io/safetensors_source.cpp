@@ -7,7 +7,7 @@
 
 #include "common/error.h"
 #include "io/dtypes.h"
-#include "io/mapped_tensor.h"
+#include "io/stored_tensor.h"
 #include "io/sources.h"
 #include "common/tensor_text.h"
 
@@ -27,12 +27,13 @@ int64_t non_negative_int(const nlohmann::ordered_json& v, const std::string& wha
 
 class SafetensorsSource final : public TensorSource {
  public:
-  SafetensorsSource(std::unique_ptr<MappedFile> file, const OpenOptions&)
+  SafetensorsSource(std::unique_ptr<FileReader> file, const OpenOptions&)
       : TensorSource(file->path()), file_(std::move(file)) {
     const std::string where = path_.string();
-    const uint8_t* d = file_->data();
+    if (file_->size() < 8) throw FormatError(where + ": too short for a safetensors file");
+    std::vector<uint8_t> length_bytes = file_->read_bytes(0, 8);
     uint64_t header_len = 0;
-    for (int i = 0; i < 8; ++i) header_len |= uint64_t(d[i]) << (8 * i);
+    for (int i = 0; i < 8; ++i) header_len |= uint64_t(length_bytes[i]) << (8 * i);
     if (header_len < 2 || header_len > kMaxSafetensorsHeader || header_len > file_->size() - 8)
       throw FormatError(where + ": safetensors header length " + std::to_string(header_len) +
                         " is impossible for a file of " + std::to_string(file_->size()) + " bytes");
@@ -40,11 +41,12 @@ class SafetensorsSource final : public TensorSource {
     uint64_t buffer_size = file_->size() - data_start_;
 
     // nlohmann stops at a NUL byte as if the input ended: refuse NULs, as JSON does.
-    if (std::memchr(d + 8, 0, header_len) != nullptr)
+    std::vector<uint8_t> text = file_->read_bytes(8, header_len);
+    if (std::memchr(text.data(), 0, text.size()) != nullptr)
       throw FormatError(where + ": safetensors header contains a NUL byte (header length wrong?)");
     nlohmann::ordered_json header;
     try {
-      header = nlohmann::ordered_json::parse(d + 8, d + 8 + header_len);
+      header = nlohmann::ordered_json::parse(text.begin(), text.end());
     } catch (const nlohmann::json::exception& e) {
       throw FormatError(where + ": safetensors header is not valid JSON (" + e.what() + ")");
     }
@@ -119,10 +121,10 @@ class SafetensorsSource final : public TensorSource {
   std::string container_type() const override { return "safetensors"; }
 
   at::Tensor read(const TensorEntry& entry, std::optional<at::ScalarType> dtype, at::Device device) const override {
-    return read_mapped(*file_, offset_of(entry), entry, dtype, device);
+    return read_stored(*file_, offset_of(entry), entry, dtype, device);
   }
   void read_into(const TensorEntry& entry, at::Tensor& target) const override {
-    read_mapped_into(*file_, offset_of(entry), entry, target);
+    read_stored_into(*file_, offset_of(entry), entry, target);
   }
 
  private:
@@ -135,14 +137,14 @@ class SafetensorsSource final : public TensorSource {
     return data_start_ + begins_[it->second];
   }
 
-  std::unique_ptr<MappedFile> file_;
+  std::unique_ptr<FileReader> file_;
   uint64_t data_start_ = 0;
   std::vector<uint64_t> begins_;  // parallel to entries_
 };
 
 }  // namespace
 
-std::unique_ptr<TensorSource> open_safetensors(std::unique_ptr<MappedFile> file, const OpenOptions& options) {
+std::unique_ptr<TensorSource> open_safetensors(std::unique_ptr<FileReader> file, const OpenOptions& options) {
   return std::make_unique<SafetensorsSource>(std::move(file), options);
 }
 

@@ -1,9 +1,10 @@
 #include "io/tensor_source.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/error.h"
-#include "io/mapped_file.h"
+#include "io/file_reader.h"
 #include "io/sources.h"
 
 namespace viscpm::io {
@@ -56,9 +57,10 @@ bool is_legacy_torch_file(const uint8_t* d, uint64_t size) {
 }  // namespace
 
 std::unique_ptr<TensorSource> TensorSource::open(const std::filesystem::path& path, const OpenOptions& options) {
-  auto file = std::make_unique<MappedFile>(path);
-  const uint8_t* d = file->data();
+  auto file = std::make_unique<FileReader>(path);
   uint64_t size = file->size();
+  std::vector<uint8_t> head = file->read_bytes(0, std::min<uint64_t>(size, 262));  // enough for every magic
+  const uint8_t* d = head.data();
   if (size >= 4 && (std::memcmp(d, "PK\x03\x04", 4) == 0 || std::memcmp(d, "PK\x05\x06", 4) == 0))
     return open_torch_zip(std::move(file), options);
   if (size >= 9 && d[8] == '{') return open_safetensors(std::move(file), options);

@@ -2,13 +2,15 @@
 // (torch.save zip archives and safetensors), plus strict loading into modules.
 //
 // A TensorSource only parses the index (pickle / JSON header) when opened; tensor bytes
-// are read one tensor at a time (from a memory map), converted to the requested dtype
-// and placed on the requested device, so a checkpoint never sits twice in host memory.
+// are read one tensor at a time (pread, see io/file_reader.h), converted to the requested
+// dtype and placed on the requested device, so a checkpoint never sits twice in host memory.
 // Every malformed input raises viscpm::FormatError naming the file and the problem
 // (messages are printable UTF-8). A source is immutable after open(): read()/read_into()
-// may be called from several threads at once. Large tensors are copied in slices whose
-// file pages are handed back to the kernel, so reading a 20 GB file keeps the resident
-// set near the size of the tensors the caller keeps. Linux/POSIX (mmap).
+// may be called from several threads at once. A tensor in its stored dtype is read straight
+// into its destination; conversions go through a bounded staging buffer, so reading a 20 GB
+// file keeps the resident set near the size of the tensors the caller keeps. A file
+// rewritten or truncated in place while open gives IoError ("changed on disk while
+// open"), never a signal. Linux/POSIX (pread).
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -7,7 +7,7 @@
 #include "common/error.h"
 #include "io/crc32.h"
 #include "io/dtypes.h"
-#include "io/mapped_tensor.h"
+#include "io/stored_tensor.h"
 #include "io/sources.h"
 #include "io/state_dict_pickle.h"
 #include "io/text.h"
@@ -28,7 +28,7 @@ struct StorageRecord {
 
 class TorchZipSource final : public TensorSource {
  public:
-  TorchZipSource(std::unique_ptr<MappedFile> file, const OpenOptions& options)
+  TorchZipSource(std::unique_ptr<FileReader> file, const OpenOptions& options)
       : TensorSource(file->path()), file_(std::move(file)), options_(options) {
     const std::string where = path_.string();
     std::vector<ZipRecord> records = read_zip_index(*file_);
@@ -49,10 +49,10 @@ class TorchZipSource final : public TensorSource {
     for (const auto& r : records) by_name[r.name] = &r;
 
     check_version(by_name, folder);
-    verify(*pickle);
     if (pickle->size > kMaxPickleBytes)
       throw FormatError(where + ": data.pkl is " + std::to_string(pickle->size) + " bytes, too large for a state dict");
-    PickledStateDict dict = parse_state_dict_pickle(file_->data() + pickle->data_offset, pickle->size, where);
+    std::vector<uint8_t> pickle_bytes = read_record(*pickle);
+    PickledStateDict dict = parse_state_dict_pickle(pickle_bytes.data(), pickle_bytes.size(), where);
     container_type_ = dict.container_type;
 
     entries_.reserve(dict.tensors.size());
@@ -97,10 +97,10 @@ class TorchZipSource final : public TensorSource {
   std::string container_type() const override { return container_type_; }
 
   at::Tensor read(const TensorEntry& entry, std::optional<at::ScalarType> dtype, at::Device device) const override {
-    return read_mapped(*file_, storage_for(entry).offset, entry, dtype, device);
+    return read_stored(*file_, storage_for(entry).offset, entry, dtype, device);
   }
   void read_into(const TensorEntry& entry, at::Tensor& target) const override {
-    read_mapped_into(*file_, storage_for(entry).offset, entry, target);
+    read_stored_into(*file_, storage_for(entry).offset, entry, target);
   }
 
  private:
@@ -109,8 +109,9 @@ class TorchZipSource final : public TensorSource {
     if (it == by_name.end()) it = by_name.find(folder + ".data/version");
     if (it == by_name.end()) throw FormatError(path_.string() + ": torch archive without a version record");
     const ZipRecord& r = *it->second;
-    verify(r);
-    std::string text(reinterpret_cast<const char*>(file_->data() + r.data_offset), std::min<uint64_t>(r.size, 32));
+    if (r.size > 32) throw FormatError(path_.string() + ": unreadable torch archive version record");
+    std::vector<uint8_t> version_bytes = read_record(r);
+    std::string text(version_bytes.begin(), version_bytes.end());
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
     if (text.empty() || text.size() > 3 || text.find_first_not_of("0123456789") != std::string::npos)
       throw FormatError(path_.string() + ": unreadable torch archive version record");
@@ -119,18 +120,21 @@ class TorchZipSource final : public TensorSource {
       throw Unsupported(path_.string() + ": torch archive format version " + text + " is not supported");
     auto order = by_name.find(folder + "byteorder");
     if (order != by_name.end()) {
-      verify(*order->second);
-      std::string value(reinterpret_cast<const char*>(file_->data() + order->second->data_offset),
-                        std::min<uint64_t>(order->second->size, 16));
+      if (order->second->size > 16)
+        throw FormatError(path_.string() + ": unreadable torch archive byteorder record");
+      std::vector<uint8_t> order_bytes = read_record(*order->second);
+      std::string value(order_bytes.begin(), order_bytes.end());
       if (value.rfind("little", 0) != 0)
         throw Unsupported(path_.string() + ": storages are stored " + printable(value) + "-endian; re-save the file on a little-endian machine");
     }
   }
 
-  void verify(const ZipRecord& r) const {
-    if (!options_.verify_checksums || r.crc32 == 0) return;
-    if (crc32(file_->data() + r.data_offset, r.size) != r.crc32)
+  // A small record (pickle, version), read whole and checked against its CRC.
+  std::vector<uint8_t> read_record(const ZipRecord& r) const {
+    std::vector<uint8_t> bytes = file_->read_bytes(r.data_offset, r.size);
+    if (options_.verify_checksums && r.crc32 != 0 && crc32(bytes.data(), bytes.size()) != r.crc32)
       throw FormatError(path_.string() + ": entry '" + r.name + "' fails its CRC-32 check (damaged file)");
+    return bytes;
   }
 
   const StorageRecord& storage_for(const TensorEntry& entry) const {
@@ -144,11 +148,8 @@ class TorchZipSource final : public TensorSource {
     check_view_in_bounds(entry, s.numel, path_.string() + ": tensor '" + entry.name + "'");
     if (options_.verify_checksums && s.crc != 0) {
       std::call_once(s.verified, [&] {
-        // In parallel slices whose pages are released at once: checking must not pin the storage.
-        bool release = s.nbytes >= (uint64_t(1) << 20);
-        uint32_t crc = crc32_parallel(file_->data() + s.offset, s.nbytes, [&](uint64_t offset, uint64_t n) {
-          if (release) file_->release(s.offset + offset, n);
-        });
+        // In parallel slices, each read into its own bounded buffer.
+        uint32_t crc = crc32_of_range(*file_, s.offset, s.nbytes);
         if (crc != s.crc)
           throw FormatError(path_.string() + ": storage '" + s.record + "' (of tensor '" + entry.name +
                             "') fails its CRC-32 check (damaged file)");
@@ -157,7 +158,7 @@ class TorchZipSource final : public TensorSource {
     return s;
   }
 
-  std::unique_ptr<MappedFile> file_;
+  std::unique_ptr<FileReader> file_;
   OpenOptions options_;
   std::string container_type_;
   std::unordered_map<std::string, std::unique_ptr<StorageRecord>> storages_;
@@ -165,7 +166,7 @@ class TorchZipSource final : public TensorSource {
 
 }  // namespace
 
-std::unique_ptr<TensorSource> open_torch_zip(std::unique_ptr<MappedFile> file, const OpenOptions& options) {
+std::unique_ptr<TensorSource> open_torch_zip(std::unique_ptr<FileReader> file, const OpenOptions& options) {
   return std::make_unique<TorchZipSource>(std::move(file), options);
 }
 

@@ -23,6 +23,8 @@ constexpr uint64_t kLocalHeaderSize = 30, kCentralHeaderSize = 46;
 constexpr uint32_t kMax32 = 0xFFFFFFFFu;
 constexpr uint16_t kMax16 = 0xFFFFu;
 constexpr uint64_t kAlignment = 64;
+// About 5 million entries: no torch.save archive comes near, and the directory is read whole.
+constexpr uint64_t kMaxCentralDirectoryBytes = uint64_t(256) << 20;
 
 uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 uint32_t le32(const uint8_t* p) {
@@ -32,15 +34,16 @@ uint32_t le32(const uint8_t* p) {
 uint64_t le64(const uint8_t* p) { return le32(p) | (static_cast<uint64_t>(le32(p + 4)) << 32); }
 
 struct Reader {
-  const MappedFile& file;
+  const FileReader& file;
   [[noreturn]] void fail(const std::string& what) const {
     throw FormatError(file.path().string() + ": damaged zip archive: " + printable(what));
   }
-  const uint8_t* at(uint64_t offset, uint64_t length, const char* what) const {
+  // The bytes of [offset, offset + length), FormatError naming `what` when they lie past the end.
+  std::vector<uint8_t> bytes(uint64_t offset, uint64_t length, const char* what) const {
     if (!file.contains(offset, length))
       fail(std::string(what) + " at byte " + std::to_string(offset) + " lies past the end of the file (" +
            std::to_string(file.size()) + " bytes; truncated download?)");
-    return file.data() + offset;
+    return file.read_bytes(offset, length);
   }
 };
 
@@ -50,13 +53,19 @@ struct Directory {
 };
 
 Directory find_directory(const Reader& r) {
-  const MappedFile& file = r.file;
+  const FileReader& file = r.file;
   if (file.size() < kEndSize) r.fail("too short for a zip archive");
-  // The end record sits in the last 22 + 65535 (comment) bytes; search backwards.
+  // The end record sits in the last 22 + 65535 (comment) bytes, with the ZIP64 locator
+  // just before it; read that tail once and search it backwards.
+  uint64_t tail_start = file.size() > kEndSize + 0xFFFF + kZip64LocatorSize
+                            ? file.size() - kEndSize - 0xFFFF - kZip64LocatorSize
+                            : 0;
+  std::vector<uint8_t> tail = file.read_bytes(tail_start, file.size() - tail_start);
+  auto in_tail = [&](uint64_t pos) { return tail.data() + (pos - tail_start); };
   uint64_t lowest = file.size() > kEndSize + 0xFFFF ? file.size() - kEndSize - 0xFFFF : 0;
   uint64_t end_pos = std::numeric_limits<uint64_t>::max();
   for (uint64_t pos = file.size() - kEndSize + 1; pos-- > lowest;) {
-    const uint8_t* p = file.data() + pos;
+    const uint8_t* p = in_tail(pos);
     if (le32(p) == kEndSignature && pos + kEndSize + le16(p + 20) == file.size()) {
       end_pos = pos;
       break;
@@ -64,25 +73,26 @@ Directory find_directory(const Reader& r) {
   }
   if (end_pos == std::numeric_limits<uint64_t>::max())
     r.fail("no end-of-central-directory record (file truncated?)");
-  const uint8_t* e = file.data() + end_pos;
+  const uint8_t* e = in_tail(end_pos);
   Directory d;
   uint16_t disk = le16(e + 4), cd_disk = le16(e + 6);
   d.entries = le16(e + 10);
   d.size = le32(e + 12);
   d.offset = le32(e + 16);
   d.end = end_pos;
-  bool has_locator = end_pos >= kZip64LocatorSize &&
-                     le32(file.data() + end_pos - kZip64LocatorSize) == kZip64LocatorSignature;
+  bool has_locator = end_pos >= kZip64LocatorSize && end_pos - kZip64LocatorSize >= tail_start &&
+                     le32(in_tail(end_pos - kZip64LocatorSize)) == kZip64LocatorSignature;
   bool needs_zip64 = d.entries == kMax16 || d.size == kMax32 || d.offset == kMax32 ||
                      le16(e + 8) == kMax16 || disk == kMax16 || cd_disk == kMax16;
   if (needs_zip64 && !has_locator) r.fail("ZIP64 values without a ZIP64 end-of-central-directory locator");
   if (has_locator) {
-    const uint8_t* loc = file.data() + end_pos - kZip64LocatorSize;
+    const uint8_t* loc = in_tail(end_pos - kZip64LocatorSize);
     if (le32(loc + 4) != 0 || le32(loc + 16) > 1) r.fail("multi-disk archives are not supported");
     uint64_t z_pos = le64(loc + 8);
     if (z_pos > end_pos - kZip64LocatorSize || end_pos - kZip64LocatorSize - z_pos < kZip64EndSize)
       r.fail("ZIP64 end-of-central-directory record out of place");
-    const uint8_t* z = r.at(z_pos, kZip64EndSize, "ZIP64 end-of-central-directory record");
+    std::vector<uint8_t> z64 = r.bytes(z_pos, kZip64EndSize, "ZIP64 end-of-central-directory record");
+    const uint8_t* z = z64.data();
     if (le32(z) != kZip64EndSignature) r.fail("bad ZIP64 end-of-central-directory signature");
     disk = le32(z + 16) ? 1 : 0;
     cd_disk = le32(z + 20) ? 1 : 0;
@@ -108,16 +118,19 @@ Directory find_directory(const Reader& r) {
 
 }  // namespace
 
-std::vector<ZipRecord> read_zip_index(const MappedFile& file) {
+std::vector<ZipRecord> read_zip_index(const FileReader& file) {
   Reader r{file};
   Directory d = find_directory(r);
+  if (d.size > kMaxCentralDirectoryBytes)
+    r.fail("central directory of " + std::to_string(d.size) + " bytes; a checkpoint's is far smaller");
+  std::vector<uint8_t> directory = file.read_bytes(d.offset, d.size);
   std::vector<ZipRecord> records;
   records.reserve(d.entries);
   std::unordered_set<std::string> names;
   uint64_t pos = d.offset, cd_end = d.offset + d.size;
   for (uint64_t i = 0; i < d.entries; ++i) {
     if (cd_end - pos < kCentralHeaderSize) r.fail("central directory ends inside entry " + std::to_string(i));
-    const uint8_t* h = file.data() + pos;
+    const uint8_t* h = directory.data() + (pos - d.offset);
     if (le32(h) != kCentralHeaderSignature) r.fail("bad central directory signature of entry " + std::to_string(i));
     uint16_t flags = le16(h + 8), method = le16(h + 10);
     uint32_t crc = le32(h + 16);
@@ -164,11 +177,11 @@ std::vector<ZipRecord> read_zip_index(const MappedFile& file) {
     if (!names.insert(rec.name).second) r.fail("entry '" + rec.name + "' appears twice");
 
     // The local header repeats the name; its own extra field decides where data starts.
-    const uint8_t* l = r.at(local, kLocalHeaderSize, "local header");
-    if (le32(l) != kLocalHeaderSignature) r.fail("bad local header signature of '" + rec.name + "'");
-    uint16_t local_name_len = le16(l + 26), local_extra_len = le16(l + 28);
-    const uint8_t* local_name = r.at(local + kLocalHeaderSize, local_name_len, "local header name");
-    if (local_name_len != name_len || std::memcmp(local_name, rec.name.data(), name_len) != 0)
+    std::vector<uint8_t> l = r.bytes(local, kLocalHeaderSize, "local header");
+    if (le32(l.data()) != kLocalHeaderSignature) r.fail("bad local header signature of '" + rec.name + "'");
+    uint16_t local_name_len = le16(l.data() + 26), local_extra_len = le16(l.data() + 28);
+    std::vector<uint8_t> local_name = r.bytes(local + kLocalHeaderSize, local_name_len, "local header name");
+    if (local_name_len != name_len || std::memcmp(local_name.data(), rec.name.data(), name_len) != 0)
       r.fail("local header of '" + rec.name + "' names a different entry");
     rec.data_offset = local + kLocalHeaderSize + local_name_len + local_extra_len;
     if (rec.data_offset > d.offset || size > d.offset - rec.data_offset)

@@ -1,6 +1,6 @@
 // Minimal ZIP support for torch.save archives: every entry stored (uncompressed), ZIP64
 // for archives and entries beyond 4 GiB. The reader only indexes the archive; entry
-// bytes stay in the memory map.
+// bytes are read by whoever needs them.
 #pragma once
 
 #include <cstdint>
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "io/mapped_file.h"
+#include "io/file_reader.h"
 
 namespace viscpm::io {
 
@@ -21,7 +21,7 @@ struct ZipRecord {
 
 // Parses the (ZIP64) end-of-central-directory record, the central directory and every
 // local header, checking that each range lies inside the file. FormatError otherwise.
-std::vector<ZipRecord> read_zip_index(const MappedFile& file);
+std::vector<ZipRecord> read_zip_index(const FileReader& file);
 
 // Streams stored entries to a file. Data starts 64-byte aligned, as torch writes it.
 class ZipWriter {

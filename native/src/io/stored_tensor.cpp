@@ -1,9 +1,8 @@
-#include "io/mapped_tensor.h"
+#include "io/stored_tensor.h"
 
 #include <ATen/core/grad_mode.h>
 #include <c10/core/InferenceMode.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/from_blob.h>
 
 #include <cstring>
 #include <sstream>
@@ -14,15 +13,15 @@
 namespace viscpm::io {
 
 namespace {
-// Pages of storages this large are handed back to the kernel after a read.
-constexpr uint64_t kReleaseThreshold = uint64_t(1) << 20;
-// Large contiguous tensors are copied in slices of this size.
+// Tensors that need converting go through a staging buffer of at most this size.
 constexpr uint64_t kSliceBytes = uint64_t(64) << 20;
 
-int64_t span_elements(const TensorEntry& e) {  // highest element index + 1 (validated)
-  int64_t last = e.storage_offset;
-  for (size_t d = 0; d < e.shape.size(); ++d) last += (e.shape[d] - 1) * e.strides[d];
-  return last + 1;
+// Elements from the view's first (storage_offset) to its last, inclusive (validated:
+// strides are non-negative, the view lies inside its storage).
+int64_t span_elements(const TensorEntry& e) {
+  int64_t span = 1;
+  for (size_t d = 0; d < e.shape.size(); ++d) span += (e.shape[d] - 1) * e.strides[d];
+  return span;
 }
 }  // namespace
 
@@ -75,50 +74,48 @@ void check_view_in_bounds(const TensorEntry& e, int64_t storage_numel, const std
                       " of a storage of " + std::to_string(storage_numel) + " elements");
 }
 
-at::Tensor mapped_view(const MappedFile& file, uint64_t storage_offset_bytes, const TensorEntry& e) {
-  auto options = at::TensorOptions().dtype(e.dtype);
-  if (e.numel() == 0) return at::empty(e.shape, options);
+namespace {
+// A strided (or bool) entry: its span read into a fresh tensor and viewed as the file
+// says. Bytes of a bool storage may be anything in a damaged file: read as uint8, then != 0.
+at::Tensor read_strided(const FileReader& file, uint64_t storage_offset_bytes, const TensorEntry& e) {
+  auto options = at::TensorOptions().dtype(e.dtype == at::kBool ? at::kByte : e.dtype);
   int64_t span = span_elements(e);
-  size_t item = at::elementSize(e.dtype);
-  const uint8_t* p = file.data() + storage_offset_bytes;
-  // Bytes of a bool storage may be anything in a damaged file: read them as uint8.
-  auto raw_options = e.dtype == at::kBool ? options.dtype(at::kByte) : options;
-  at::Tensor base;
-  if (reinterpret_cast<uintptr_t>(p) % item == 0) {
-    base = at::from_blob(const_cast<uint8_t*>(p), {span}, raw_options);
-  } else {  // misaligned (never in torch.save files; possible in safetensors)
-    base = at::empty({span}, raw_options);
-    std::memcpy(base.data_ptr(), p, static_cast<size_t>(span) * item);
-  }
-  at::Tensor view = base.as_strided(e.shape, e.strides, e.storage_offset);
+  uint64_t item = at::elementSize(e.dtype);
+  at::Tensor base = at::empty({span}, options);
+  file.read(storage_offset_bytes + static_cast<uint64_t>(e.storage_offset) * item, base.data_ptr(),
+            static_cast<uint64_t>(span) * item);
+  at::Tensor view = base.as_strided(e.shape, e.strides, 0);
   return e.dtype == at::kBool ? view.ne(0) : view;
 }
 
-namespace {
-// Copies the entry into dst (same shape). A large contiguous tensor goes over in slices
-// whose file pages are released right after, so the resident set stays near the size of
-// the destination instead of growing by the whole mapped tensor.
-void copy_entry(const MappedFile& file, uint64_t storage_offset_bytes, const TensorEntry& e, at::Tensor& dst) {
-  at::Tensor view = mapped_view(file, storage_offset_bytes, e);
+// Copies the entry into dst (same shape). A contiguous entry goes straight into a
+// contiguous CPU destination of its own dtype (one copy, file to tensor); otherwise in
+// slices through a staging buffer, so converting a 20 GB checkpoint never holds a second
+// copy of a tensor.
+void copy_entry(const FileReader& file, uint64_t storage_offset_bytes, const TensorEntry& e, at::Tensor& dst) {
+  if (e.numel() == 0) return;
   uint64_t item = at::elementSize(e.dtype);
-  uint64_t touched = e.numel() ? static_cast<uint64_t>(span_elements(e)) * item : 0;
-  if (touched >= kSliceBytes && e.contiguous() && dst.is_contiguous() && e.dtype != at::kBool) {
-    at::Tensor flat_src = view.reshape({-1}), flat_dst = dst.view({-1});
-    int64_t step = static_cast<int64_t>(kSliceBytes / item);
-    for (int64_t begin = 0; begin < e.numel(); begin += step) {
-      int64_t n = std::min(step, e.numel() - begin);
-      flat_dst.narrow(0, begin, n).copy_(flat_src.narrow(0, begin, n));
-      file.release(storage_offset_bytes + static_cast<uint64_t>(e.storage_offset + begin) * item,
-                   static_cast<uint64_t>(n) * item);
-    }
+  uint64_t first = storage_offset_bytes + static_cast<uint64_t>(e.storage_offset) * item;
+  if (!e.contiguous() || e.dtype == at::kBool || !dst.is_contiguous()) {
+    dst.copy_(read_strided(file, storage_offset_bytes, e));
     return;
   }
-  dst.copy_(view);
-  if (touched >= kReleaseThreshold) file.release(storage_offset_bytes, touched);
+  if (dst.device().is_cpu() && dst.scalar_type() == e.dtype) {
+    file.read(first, dst.data_ptr(), static_cast<uint64_t>(e.numel()) * item);
+    return;
+  }
+  int64_t step = static_cast<int64_t>(kSliceBytes / item);
+  at::Tensor staging = at::empty({std::min(step, e.numel())}, at::TensorOptions().dtype(e.dtype));
+  at::Tensor flat_dst = dst.view({-1});
+  for (int64_t begin = 0; begin < e.numel(); begin += step) {
+    int64_t n = std::min(step, e.numel() - begin);
+    file.read(first + static_cast<uint64_t>(begin) * item, staging.data_ptr(), static_cast<uint64_t>(n) * item);
+    flat_dst.narrow(0, begin, n).copy_(staging.narrow(0, 0, n));
+  }
 }
 }  // namespace
 
-at::Tensor read_mapped(const MappedFile& file, uint64_t storage_offset_bytes, const TensorEntry& e,
+at::Tensor read_stored(const FileReader& file, uint64_t storage_offset_bytes, const TensorEntry& e,
                        std::optional<at::ScalarType> dtype, at::Device device) {
   at::NoGradGuard no_grad;
   at::Tensor out = at::empty(e.shape, at::TensorOptions().dtype(dtype.value_or(e.dtype)).device(device));
@@ -126,7 +123,7 @@ at::Tensor read_mapped(const MappedFile& file, uint64_t storage_offset_bytes, co
   return out;
 }
 
-void read_mapped_into(const MappedFile& file, uint64_t storage_offset_bytes, const TensorEntry& e,
+void read_stored_into(const FileReader& file, uint64_t storage_offset_bytes, const TensorEntry& e,
                       at::Tensor& target) {
   if (!target.defined()) throw InvalidArgument("read_into: target tensor is undefined ('" + e.name + "')");
   if (target.sizes() != at::IntArrayRef(e.shape))

@@ -1,5 +1,6 @@
-// Shared by both readers: overflow-checked shape arithmetic, and tensors copied straight
-// out of the memory map (one tensor at a time, converted on the way).
+// Shared by both readers: overflow-checked shape arithmetic, and tensors read from the file
+// (one tensor at a time, straight into the destination when it has the stored layout,
+// otherwise through a bounded staging buffer, converted on the way).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -9,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "io/mapped_file.h"
+#include "io/file_reader.h"
 #include "io/tensor_source.h"
 
 namespace viscpm::io {
@@ -29,14 +30,12 @@ int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& what
 void check_view_in_bounds(const TensorEntry& entry, int64_t storage_numel, const std::string& what);
 
 
-// `entry` viewed over the storage starting at `storage_offset_bytes` of the map (already
-// bounds-checked): a CPU tensor aliasing the map where alignment allows, never written.
-at::Tensor mapped_view(const MappedFile& file, uint64_t storage_offset_bytes, const TensorEntry& entry);
-
-// read(): a fresh contiguous tensor in `dtype` on `device`. read_into(): copy into target.
-at::Tensor read_mapped(const MappedFile& file, uint64_t storage_offset_bytes, const TensorEntry& entry,
+// `storage_offset_bytes`: where the entry's storage starts in the file (already
+// bounds-checked against the file). read_stored(): a fresh contiguous tensor in `dtype`
+// on `device`. read_stored_into(): copied into target (same shape, any dtype/device).
+at::Tensor read_stored(const FileReader& file, uint64_t storage_offset_bytes, const TensorEntry& entry,
                        std::optional<at::ScalarType> dtype, at::Device device);
-void read_mapped_into(const MappedFile& file, uint64_t storage_offset_bytes, const TensorEntry& entry,
+void read_stored_into(const FileReader& file, uint64_t storage_offset_bytes, const TensorEntry& entry,
                       at::Tensor& target);
 
 }  // namespace viscpm::io
