@@ -57,6 +57,8 @@ int64_t viscpm_checkpoint_count(const viscpm_checkpoint* checkpoint) {
   return checkpoint ? static_cast<int64_t>(checkpoint->source->entries().size()) : 0;
 }
 
+static_assert(VISCPM_MAX_DIMS == viscpm::io::kMaxTensorRank, "the C API's tensor info holds every rank the readers accept");
+
 viscpm_status viscpm_checkpoint_info(const viscpm_checkpoint* checkpoint, int64_t index, viscpm_tensor_info* out) {
   return guarded([&] {
     const auto& source = *require(checkpoint, "checkpoint").source;
@@ -66,8 +68,6 @@ viscpm_status viscpm_checkpoint_info(const viscpm_checkpoint* checkpoint, int64_
       throw viscpm::InvalidArgument("tensor index " + std::to_string(index) + " out of range [0, " +
                                     std::to_string(entries.size()) + ")");
     const auto& e = entries[index];
-    if (e.shape.size() > VISCPM_MAX_DIMS)
-      throw viscpm::Unsupported(e.name + " has " + std::to_string(e.shape.size()) + " dimensions");
     std::memset(out, 0, sizeof(*out));
     out->name = e.name.c_str();
     out->dtype = dtype_name(e.dtype);

@@ -73,7 +73,7 @@ class SafetensorsSource final : public TensorSource {
       if (!dtype.is_string()) throw FormatError(what + ": dtype is not a string");
       auto type = dtype_from_safetensors(dtype.get<std::string>());
       if (!type) throw FormatError(what + ": unknown dtype '" + dtype.get<std::string>() + "'");
-      if (!shape.is_array() || shape.size() > kMaxTensorRank) throw FormatError(what + ": shape is not a list of dimensions");
+      if (!shape.is_array()) throw FormatError(what + ": shape is not a list of dimensions");
       if (!offsets.is_array() || offsets.size() != 2) throw FormatError(what + ": data_offsets is not [begin, end]");
 
       TensorEntry e;

@@ -38,7 +38,9 @@ std::optional<int64_t> checked_add(int64_t a, int64_t b) {
 }
 
 int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& what) {
-  if (shape.size() > kMaxTensorRank) throw FormatError(what + ": " + std::to_string(shape.size()) + " dimensions");
+  if (shape.size() > kMaxTensorRank)
+    throw Unsupported(what + " has " + std::to_string(shape.size()) + " dimensions; at most " +
+                      std::to_string(kMaxTensorRank) + " are supported");
   int64_t n = 1;
   for (int64_t d : shape) {
     if (d < 0) throw FormatError(what + ": negative dimension in shape " + shape_string(shape));

@@ -15,8 +15,6 @@
 
 namespace viscpm::io {
 
-constexpr size_t kMaxTensorRank = 64;
-
 // a*b / a+b for non-negative int64, nullopt on overflow.
 std::optional<int64_t> checked_mul(int64_t a, int64_t b);
 std::optional<int64_t> checked_add(int64_t a, int64_t b);

@@ -27,6 +27,10 @@ namespace viscpm::nn { class Module; }
 
 namespace viscpm::io {
 
+// Most dimensions a tensor may have (the C API's VISCPM_MAX_DIMS; torch allows 64, no model
+// comes near 16). A file declaring more is Unsupported, at open time.
+constexpr size_t kMaxTensorRank = 16;
+
 // One tensor as the file declares it. Sizes, strides and offsets are in elements.
 struct TensorEntry {
   std::string name;

@@ -23,24 +23,25 @@ public final class Checkpoint extends NativeObject {
   private final String format;
   private final List<TensorInfo> tensors;
 
-  private Checkpoint(viscpm_checkpoint handle) {
+  private Checkpoint(viscpm_checkpoint handle, List<TensorInfo> tensors) {
     this.handle = handle;
     this.format = NativeLibrary.string(viscpm.viscpm_checkpoint_format(handle));
+    this.tensors = tensors;
+  }
+
+  private static List<TensorInfo> index(viscpm_checkpoint handle) throws VisCpmException {
     long count = viscpm.viscpm_checkpoint_count(handle);
     List<TensorInfo> list = new ArrayList<>((int) count);
     try (viscpm_tensor_info info = new viscpm_tensor_info()) {
       for (long i = 0; i < count; i++) {
-        int status = viscpm.viscpm_checkpoint_info(handle, i, info);
-        if (status != viscpm.VISCPM_OK) {
-          throw new IllegalStateException("tensor " + i + ": " + NativeLibrary.lastError());
-        }
+        NativeLibrary.check(viscpm.viscpm_checkpoint_info(handle, i, info));
         long[] shape = new long[info.ndim()];
         for (int d = 0; d < shape.length; d++) shape[d] = info.shape(d);
         list.add(new TensorInfo(NativeLibrary.string(info.name()), NativeLibrary.string(info.dtype()), shape,
             info.nbytes(), info.contiguous() != 0));
       }
     }
-    this.tensors = Collections.unmodifiableList(list);
+    return Collections.unmodifiableList(list);
   }
 
   /**
@@ -55,7 +56,12 @@ public final class Checkpoint extends NativeObject {
     try (BytePointer p = NativeLibrary.utf8(path.toString())) {
       NativeLibrary.check(viscpm.viscpm_checkpoint_open(p, handle));
     }
-    return new Checkpoint(handle);
+    try {
+      return new Checkpoint(handle, index(handle));
+    } catch (VisCpmException | RuntimeException | Error e) {  // nobody else owns the handle yet
+      viscpm.viscpm_checkpoint_free(handle);
+      throw e;
+    }
   }
 
   /** "torch-zip" or "safetensors". */

@@ -77,4 +77,28 @@ class CheckpointIT {
     FloatBuffer buf = ByteBuffer.allocateDirect(1 << 20).asFloatBuffer();
     assertThrows(IllegalStateException.class, () -> ckpt.readFloat(name, buf));
   }
+
+  /** A safetensors file of one float32 tensor with `rank` dimensions of size 1. */
+  static Path safetensorsOfRank(Path dir, int rank) throws Exception {
+    String shape = String.join(",", java.util.Collections.nCopies(rank, "1"));
+    byte[] header = ("{\"t\":{\"dtype\":\"F32\",\"shape\":[" + shape + "],\"data_offsets\":[0,4]}}")
+        .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    ByteBuffer file = ByteBuffer.allocate(8 + header.length + 4).order(ByteOrder.LITTLE_ENDIAN);
+    file.putLong(header.length).put(header).putFloat(1.5f);
+    Path path = dir.resolve("rank" + rank + ".safetensors");
+    java.nio.file.Files.write(path, file.array());
+    return path;
+  }
+
+  @Test
+  void ranksBeyondTheLimitAreRefusedAtOpenWithoutLeakingTheHandle(@org.junit.jupiter.api.io.TempDir Path dir)
+      throws Exception {
+    try (Checkpoint ok = Checkpoint.open(safetensorsOfRank(dir, 16))) {
+      assertEquals(16, ok.tensors().get(0).shape().length);
+    }
+    for (int rank : new int[] {17, 64, 65}) {
+      var e = assertThrows(ai.viscpm.UnsupportedFeatureException.class, () -> Checkpoint.open(safetensorsOfRank(dir, rank)));
+      assertTrue(e.getMessage().contains(rank + " dimensions; at most 16"), e.getMessage());
+    }
+  }
 }
