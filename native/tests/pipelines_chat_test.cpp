@@ -5,6 +5,7 @@
 #include <ATen/ops/zeros.h>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <unistd.h>
 
@@ -220,6 +221,25 @@ TEST_F(GenerateChat, BadVisionStatesAndConfig) {
   GenerationConfig bad = beam();
   bad.beam_size = 0;
   EXPECT_THROW(session.ask("hi", bad), InvalidArgument);
+  bad.beam_size = 33;
+  EXPECT_THROW(session.ask("hi", bad), InvalidArgument);
+}
+
+TEST_F(GenerateChat, AKvCacheThatCannotFitIsRefusedBeforeAllocating) {
+  ChatSession session = model().start_session(image());
+  GenerationConfig huge = beam();
+  huge.max_length = 1000000000;
+  try {
+    session.ask("hi", huge);
+    FAIL() << "a KV cache of 3 x 1e9 positions was allocated";
+  } catch (const viscpm::OutOfMemory& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("this answer's KV cache (3 beams x 10000000"), std::string::npos) << m;
+    EXPECT_NE(m.find("lower max_length or the beam size"), std::string::npos) << m;
+  }
+  GenerationConfig fine = beam();
+  fine.max_length = 4;
+  EXPECT_FALSE(session.ask("hi", fine).token_ids.empty());  // the session still answers
 }
 
 // Copies the demo model without `skip` (a path relative to the model directory).
@@ -305,6 +325,20 @@ TEST_F(GenerateChat, ReducedPrecisionTurnRuns) {
     const ChatTurn turn = session.ask("图片里有什么？", beam(3));
     EXPECT_FALSE(turn.token_ids.empty());
     EXPECT_TRUE(std::isfinite(turn.score));
+  }
+}
+
+TEST_F(GenerateChat, AConfigTooLargeForMemoryIsRefusedBeforeAllocating) {
+  fs::path dir = copy_without(*dir_, "huge_config", {});
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(dir / "cpm-bee.json"));
+  config["dim_model"] = 1000000000000LL;
+  std::ofstream(dir / "cpm-bee.json") << config.dump();
+  try {
+    ChatModel::load(dir);
+    FAIL() << "a 1e12-wide model was allocated";
+  } catch (const viscpm::OutOfMemory& e) {
+    EXPECT_NE(std::string(e.what()).find("CPM-Bee's"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("cpm-bee.json"), std::string::npos) << e.what();
   }
 }
 

@@ -6,6 +6,7 @@
 #include <ATen/ops/equal.h>
 #include <ATen/ops/isfinite.h>
 #include <ATen/ops/randn.h>
+#include <ATen/ops/full.h>
 #include <ATen/ops/zeros.h>
 
 #include "test_support.h"
@@ -275,6 +276,26 @@ TEST(DiffusionPaint, BadRequestsRaiseInvalidArgument) {
   bad("noise shape", [](PaintRequest& r) { r.step_noise = {at::zeros({1, 4, 8, 8}), at::zeros({2, 4, 8, 8})}; });
   bad("unterminated special token", [](PaintRequest& r) { r.prompt = "a<b"; });
   bad("unknown special token", [](PaintRequest& r) { r.prompt = "a <foo> b"; });
+  // Huge guidance overflows the latents into an all-black picture: refused up front.
+  EXPECT_NE(bad("guidance 1e30", [](PaintRequest& r) { r.guidance_scale = 1e30; }).find("between 0 and 100"),
+            std::string::npos);
+  bad("negative guidance", [](PaintRequest& r) { r.guidance_scale = -1; });
+  // Non-finite latents (however they arise) are an error, never a black PNG.
+  EXPECT_NE(bad("inf latents", [](PaintRequest& r) {
+              r.initial_latents = at::full({1, 4, 8, 8}, std::numeric_limits<float>::infinity());
+            }).find("not finite"),
+            std::string::npos);
+}
+
+TEST(DiffusionPaint, RequestsThatCannotFitInMemoryAreRefusedBeforeAllocating) {
+  auto model = fixture_model();
+  PaintRequest r = small_request();
+  r.width = r.height = 65536;  // a 64k x 64k picture: the attention scores alone are 10^11 GB
+  const std::string message = expect_throws<viscpm::OutOfMemory>([&] { model->generate(r); });
+  EXPECT_NE(message.find("painting 1 image of 65536x65536 needs about"), std::string::npos) << message;
+  EXPECT_NE(message.find("of memory is available"), std::string::npos) << message;
+  r = small_request();
+  EXPECT_EQ(model->generate(r).images.size(0), 1);  // and the model keeps painting
 }
 
 TEST(DiffusionPaint, LoadsBothDirectoryLayouts) {

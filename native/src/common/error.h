@@ -43,6 +43,9 @@ struct FormatError : Error {
 struct NotFound : Error {
   explicit NotFound(const std::string& m) : Error(ErrorCode::kNotFound, m) {}
 };
+struct OutOfMemory : Error {
+  explicit OutOfMemory(const std::string& m) : Error(ErrorCode::kOutOfMemory, m) {}
+};
 struct Cancelled : Error {
   explicit Cancelled(const std::string& m = "cancelled") : Error(ErrorCode::kCancelled, m) {}
 };

@@ -32,8 +32,12 @@ std::optional<CaughtError> catch_all(Body&& body) noexcept {
   } catch (const c10::OutOfMemoryError& e) {
     return CaughtError{ErrorCode::kOutOfMemory, e.what_without_backtrace()};
   } catch (const c10::Error& e) {
+    // The CPU allocator reports failure as a plain c10::Error: still out of memory.
+    std::string text = e.what_without_backtrace();
+    if (text.find("can't allocate memory") != std::string::npos || text.find("not enough memory") != std::string::npos)
+      return CaughtError{ErrorCode::kOutOfMemory, "out of memory: " + text};
     // Shape/dtype checks inside LibTorch ops surface here; they come from the caller's data.
-    return CaughtError{ErrorCode::kInvalidArgument, e.what_without_backtrace()};
+    return CaughtError{ErrorCode::kInvalidArgument, std::move(text)};
   } catch (const std::bad_alloc&) {
     return CaughtError{ErrorCode::kOutOfMemory, "out of memory"};
   } catch (const std::exception& e) {

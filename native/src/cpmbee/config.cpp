@@ -1,6 +1,7 @@
 #include "cpmbee/config.h"
 
 #include "common/error.h"
+#include "io/text.h"
 
 #include <fstream>
 #include <set>
@@ -85,9 +86,7 @@ CpmBeeConfig CpmBeeConfig::from_json(const nlohmann::json& json, const std::stri
 }
 
 CpmBeeConfig CpmBeeConfig::load(const std::filesystem::path& path) {
-  if (!std::filesystem::exists(path)) throw NotFound("CPM-Bee config not found: " + path.string());
-  std::ifstream in(path);
-  if (!in) throw IoError("cannot read CPM-Bee config " + path.string());
+  const std::string in = io::read_config_file(path, "CPM-Bee config");
   nlohmann::json json;
   try {
     json = nlohmann::json::parse(in);
@@ -95,6 +94,14 @@ CpmBeeConfig CpmBeeConfig::load(const std::filesystem::path& path) {
     throw FormatError(path.string() + ": not valid JSON (" + e.what() + ")");
   }
   return from_json(json, path.string());
+}
+
+double CpmBeeConfig::parameter_count() const {
+  const double dim = double(dim_model), width = double(attention_width()), ff = double(dim_ff);
+  const double per_layer = 2 * dim           // the two RMS norms
+                           + 4 * width * dim  // q, k, v, out
+                           + 3 * ff * dim;    // w_0, w_1, w_out
+  return double(vocab_size) * dim + double(bias_rows()) * double(num_heads) + double(num_layers) * per_layer + dim;
 }
 
 void CpmBeeConfig::validate() const {
@@ -142,10 +149,5 @@ nlohmann::ordered_json CpmBeeConfig::to_json() const {
   return j;
 }
 
-int64_t CpmBeeConfig::parameter_count() const {
-  const int64_t hd = attention_width();
-  const int64_t per_layer = 2 * dim_model + 3 * hd * dim_model + dim_model * hd + 3 * dim_ff * dim_model;
-  return vocab_size * dim_model + bias_rows() * num_heads + num_layers * per_layer + dim_model;
-}
 
 }  // namespace viscpm::cpmbee

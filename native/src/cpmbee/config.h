@@ -40,7 +40,9 @@ struct CpmBeeConfig {
 
   int64_t attention_width() const { return num_heads * dim_head; }  // need not equal dim_model
   int64_t bias_rows() const { return position_bias_num_buckets + position_bias_num_segment_buckets; }
-  int64_t parameter_count() const;  // every parameter of the model, embedding included
+  // Every parameter of the model, embedding included; a double, so that absurd configs
+  // (dim_model 1e12) are counted, not overflowed.
+  double parameter_count() const;
 };
 
 }  // namespace viscpm::cpmbee

@@ -1,6 +1,7 @@
 #include "cpmbee/kv_cache.h"
 
 #include "common/error.h"
+#include "common/memory.h"
 #include "cpmbee/inputs.h"
 #include "common/tensor_text.h"
 
@@ -11,11 +12,22 @@
 
 namespace viscpm::cpmbee {
 
+double KvCache::bytes_needed(const CpmBeeConfig& config, int64_t batch, int64_t capacity, at::ScalarType dtype) {
+  const double item = static_cast<double>(c10::elementSize(dtype));
+  const double rows = double(batch) * double(capacity);
+  return rows * (double(config.num_layers) * 2 * double(config.num_heads) * double(config.dim_head) * item  // K, V
+                 + double(kNumFields) * 8                                                           // fields
+                 + double(config.num_heads) * item + 1);                                           // step bias, mask
+}
+
 KvCache::KvCache(const CpmBeeConfig& config, int64_t batch, int64_t capacity, at::ScalarType dtype,
                  at::Device device)
     : batch_(batch), capacity_(capacity), num_layers_(config.num_layers) {
   if (batch <= 0) throw InvalidArgument("KV cache batch must be positive, got " + std::to_string(batch));
   if (capacity <= 0) throw InvalidArgument("KV cache capacity must be positive, got " + std::to_string(capacity));
+  memory::require(bytes_needed(config, batch, capacity, dtype),
+                  "a KV cache of " + std::to_string(batch) + " rows x " + std::to_string(capacity) + " positions",
+                  device, "");
   c10::InferenceMode guard;
   const auto options = at::TensorOptions().dtype(dtype).device(device);
   // One allocation for every layer's K and V: reorder() is then one gather per step.

@@ -18,7 +18,11 @@ class CpmBeeImpl;
 class KvCache {
  public:
   KvCache() = default;  // placeholder; use CpmBeeImpl::new_cache
+  // OutOfMemory (before allocating) when bytes_needed() exceeds the memory available.
   KvCache(const CpmBeeConfig& config, int64_t batch, int64_t capacity, at::ScalarType dtype, at::Device device);
+  // Bytes a cache of `batch` rows x `capacity` positions allocates (as a double: callers
+  // check absurd requests before any integer arithmetic can overflow).
+  static double bytes_needed(const CpmBeeConfig& config, int64_t batch, int64_t capacity, at::ScalarType dtype);
   // Move-only: a copy would share the storage but not the length bookkeeping.
   KvCache(KvCache&&) noexcept = default;
   KvCache& operator=(KvCache&&) noexcept = default;

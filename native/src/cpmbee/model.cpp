@@ -1,9 +1,11 @@
 #include "cpmbee/model.h"
 
 #include "common/error.h"
+#include "common/memory.h"
 #include "io/tensor_source.h"
 #include "common/tensor_text.h"
 
+#include <cstdio>
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/InferenceMode.h>
 #include <ATen/core/Generator.h>
@@ -42,12 +44,21 @@ at::Tensor step_field(const at::Tensor& t, const char* name, int64_t rows, at::D
 
 }  // namespace
 
+void require_weights_fit(const CpmBeeConfig& config, at::ScalarType dtype, at::Device device) {
+  char parameters[32];
+  std::snprintf(parameters, sizeof parameters, "%.3g", config.parameter_count());
+  memory::require(config.parameter_count() * double(c10::elementSize(dtype)),
+                  std::string("CPM-Bee's ") + parameters + " parameters (" + c10::toString(dtype) + ")", device,
+                  "check dim_model, dim_ff, num_layers and vocab_size in the model's cpm-bee.json");
+}
+
 CpmBeeImpl::CpmBeeImpl(const CpmBeeConfig& config, at::ScalarType dtype, at::Device device)
     : config_(config), dtype_(dtype), device_(device) {
   config_.validate();
   if (dtype != at::kFloat && dtype != at::kHalf && dtype != at::kBFloat16)
     throw Unsupported(std::string("CPM-Bee parameters must be float32, bfloat16 or float16, not ") +
                       c10::toString(dtype));
+  require_weights_fit(config_, dtype, device);
   const ParamSpec spec{dtype, device};
   input_embedding = register_module("input_embedding", EmbeddingExt(config_.vocab_size, config_.dim_model, spec));
   position_bias = register_module("position_bias", BucketPositionBias(config_, spec));

@@ -39,6 +39,10 @@ struct StepOutput {
   at::Tensor logits;         // [B, V+E]
 };
 
+// OutOfMemory when the weights `config` describes cannot fit in the memory available on
+// `device`; checked by the constructor, and by loaders before they build anything else.
+void require_weights_fit(const CpmBeeConfig& config, at::ScalarType dtype, at::Device device);
+
 class CpmBeeImpl : public viscpm::nn::Module {
  public:
   explicit CpmBeeImpl(const CpmBeeConfig& config, at::ScalarType dtype = at::kFloat,

@@ -21,9 +21,10 @@ const char* decoding_strategy_name(DecodingStrategy strategy) {
 
 void GenerationConfig::validate() const {
   auto fail = [](const std::string& m) { throw InvalidArgument("generation config: " + m); };
-  if (strategy == DecodingStrategy::kBeamSearch && beam_size < 1)
-    fail("beam_size must be >= 1, got " + std::to_string(beam_size));
-  if (max_length < 0) fail("max_length must be >= 0, got " + std::to_string(max_length));
+  if (strategy == DecodingStrategy::kBeamSearch && (beam_size < 1 || beam_size > kMaxBeamSize))
+    fail("beam_size must be between 1 and " + std::to_string(kMaxBeamSize) + ", got " + std::to_string(beam_size));
+  if (max_length < 0 || max_length > kMaxLengthLimit)
+    fail("max_length must be between 0 and " + std::to_string(kMaxLengthLimit) + ", got " + std::to_string(max_length));
   if (strategy != DecodingStrategy::kGreedy && !(std::isfinite(temperature) && temperature > 0))
     fail("temperature must be a positive number, got " + std::to_string(temperature));
   if (!(std::isfinite(repetition_penalty) && repetition_penalty >= 1.0))

@@ -23,6 +23,9 @@ const char* decoding_strategy_name(DecodingStrategy strategy);
 
 // Settings of one generation call. Defaults are the released VisCPM-Chat settings.
 struct GenerationConfig {
+  // Bounds validate() enforces; what fits in memory is checked later, from the model's size.
+  static constexpr int64_t kMaxBeamSize = 32;
+  static constexpr int64_t kMaxLengthLimit = int64_t(1) << 31;
   DecodingStrategy strategy = DecodingStrategy::kBeamSearch;
   int64_t beam_size = 3;
   // Beam search: the reference's max_length (answers have at most max_length + 2 tokens,

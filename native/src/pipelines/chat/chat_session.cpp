@@ -5,6 +5,7 @@
 #include "decoding/sampling.h"
 
 #include "common/error.h"
+#include "common/memory.h"
 #include "cpmbee/inputs.h"
 #include "text/structured_input.h"
 #include "common/tensor_text.h"
@@ -95,6 +96,11 @@ ChatTurn ChatSession::ask(const std::string& question, const decoding::Generatio
   const int64_t capacity = input.length + std::max<int64_t>(1, beam ? config.max_length + 2 : config.max_length);
   if (!cache_.defined() || cache_.batch() != rows || cache_.capacity() < capacity) {
     cache_ = cpmbee::KvCache();  // release the old buffers before allocating
+    memory::require(cpmbee::KvCache::bytes_needed(llm.config(), rows, capacity, llm.dtype()),
+                    "this answer's KV cache (" + std::to_string(rows) + (beam ? " beams" : " row") + " x " +
+                        std::to_string(capacity) + " positions: the prompt's " + std::to_string(input.length) +
+                        " + max_length " + std::to_string(config.max_length) + ")",
+                    llm.device(), "lower max_length" + std::string(beam ? " or the beam size" : ""));
     cache_ = llm.new_cache(rows, capacity);
   } else {
     cache_.clear();

@@ -4,6 +4,7 @@
 #include "pipelines/paint/paint_model.h"
 
 #include "common/error.h"
+#include "common/memory.h"
 #include "io/tensor_source.h"
 #include "pipelines/language_model.h"
 #include "text/structured_input.h"
@@ -12,6 +13,7 @@
 #include <c10/core/InferenceMode.h>
 #include <ATen/core/Generator.h>
 #include <ATen/ops/cat.h>
+#include <ATen/ops/isfinite.h>
 
 #include <cmath>
 #include <random>
@@ -61,6 +63,26 @@ int64_t resolve_side(int64_t side, const char* name, const PaintModel& model) {
   return side;
 }
 
+// Largest guidance scale accepted: the reference uses 7.5; past ~30 images saturate, and
+// huge values overflow the latents to inf/NaN (an all-black picture).
+constexpr double kMaxGuidanceScale = 100.0;
+
+// Peak working memory of one request, estimated from its shapes before anything is
+// allocated: the UNet at its finest level (batch 2K; about 16 feature maps alive with the
+// skip connections), one attention score matrix there (one head), and the VAE decoder at
+// full resolution (about 6 maps) with its mid-block attention.
+double paint_working_bytes(const PaintModel& model, int64_t k, int64_t width, int64_t height) {
+  const double item = double(c10::elementSize(model.diffusion_dtype()));
+  const double h = double(height / model.vae_factor()), w = double(width / model.vae_factor());
+  const double tokens = h * w;
+  const double unet_maps = 2.0 * double(k) * double(model.unet().config().block_out_channels.at(0)) * tokens * item * 16;
+  const double unet_scores = tokens * tokens * 4;
+  const double vae_maps =
+      double(k) * double(model.vae().config().block_out_channels.at(0)) * double(width) * double(height) * item * 6;
+  const double vae_scores = tokens * tokens * 4;
+  return std::max(unet_maps + unet_scores, vae_maps + vae_scores);
+}
+
 }  // namespace
 
 std::shared_ptr<PaintModel> PaintModel::load(const std::filesystem::path& model_dir, const PaintModelOptions& options) {
@@ -91,6 +113,7 @@ std::shared_ptr<PaintModel> PaintModel::load(const PaintModelPaths& paths, const
 
   const at::ScalarType llm_dtype =
       pipelines::resolve_language_model_dtype(options.llm_dtype, llm_config, options.device, "paint model: CPM-Bee");
+  cpmbee::require_weights_fit(llm_config, llm_dtype, options.device);
   c10::InferenceMode guard;
   const auto source = pipelines::open_checkpoint(paths.checkpoint, options.verify_checksums);
 
@@ -157,8 +180,9 @@ PaintResult PaintModel::generate(const PaintRequest& request, const PaintCallbac
   const int64_t height = resolve_side(request.height, "height", *this);
   if (request.num_inference_steps < 1)
     throw InvalidArgument("num_inference_steps must be at least 1, got " + std::to_string(request.num_inference_steps));
-  if (!std::isfinite(request.guidance_scale))
-    throw InvalidArgument("guidance_scale must be a finite number, got " + std::to_string(request.guidance_scale));
+  if (!(request.guidance_scale >= 0 && request.guidance_scale <= kMaxGuidanceScale))
+    throw InvalidArgument("guidance_scale must be between 0 and " + std::to_string(int(kMaxGuidanceScale)) +
+                          " (7.5 is VisCPM-Paint's default), got " + std::to_string(request.guidance_scale));
   if (!std::isfinite(request.eta) || request.eta < 0)
     throw InvalidArgument("eta must be a finite number >= 0, got " + std::to_string(request.eta));
   if (request.num_images < 1)
@@ -179,6 +203,10 @@ PaintResult PaintModel::generate(const PaintRequest& request, const PaintCallbac
                             ", got " + (n.defined() ? shape_string(n.sizes()) : std::string("an undefined tensor")));
   }
 
+  memory::require(paint_working_bytes(*this, k, width, height),
+                  "painting " + std::to_string(k) + (k == 1 ? " image" : " images") + " of " + std::to_string(width) +
+                      "x" + std::to_string(height),
+                  device(), "paint fewer or smaller images per request");
   std::unique_ptr<diffusion::Scheduler> scheduler = diffusion::make_scheduler(request.scheduler, scheduler_config_);
   diffusion::StepOptions step_options;
   step_options.eta = request.eta;
@@ -243,6 +271,11 @@ PaintResult PaintModel::generate(const PaintRequest& request, const PaintCallbac
     if (callbacks.on_step && !callbacks.on_step(i + 1, total)) throw Cancelled("paint generation cancelled");
   }
   if (trace != nullptr) trace->scheduler_noise = recording->draws();
+  // Once per request, not per step: overflowed latents would decode to a black picture.
+  if (!at::isfinite(latents).all().item<bool>())
+    throw InvalidArgument("the denoised latents are not finite (inf or NaN) after " + std::to_string(total) +
+                          " steps: lower guidance_scale" +
+                          (dtype == at::kFloat ? std::string() : std::string(", or paint in float32")));
 
   // --- decode (paint.md §8-§9) ---
   check_cancelled(callbacks);

@@ -189,6 +189,49 @@ class ChatIT {
     assertTrue(differs, "other seeds should sample other answers");
   }
 
+  /** maxLength is the reference's (beam search: up to maxLength + 2 tokens); maxTokens is a hard cap. */
+  @Test
+  void maxTokensIsAHardCapAndMaxLengthTheReferencesMeaning() throws Exception {
+    GenerationConfig reference = GenerationConfig.builder().maxLength(0).build();
+    assertEquals(2, reference.maxAnswerTokens());
+    for (int cap : new int[] {2, 3, 7, 24}) {
+      for (GenerationConfig config : new GenerationConfig[] {GenerationConfig.builder().maxTokens(cap).build(),
+          GenerationConfig.builder().maxTokens(cap).greedy().build()}) {
+        assertEquals(cap, config.maxAnswerTokens());
+        try (ChatSession s = talkative.newSession(image)) {
+          ChatAnswer a = s.ask("Describe everything in great detail.", config, null);
+          assertTrue(a.tokenIds().length <= cap, a.tokenIds().length + " tokens for a cap of " + cap);
+        }
+      }
+    }
+    try (ChatSession s = talkative.newSession(image)) {  // the reference's meaning, literally
+      assertTrue(s.ask("Describe everything.", reference, null).tokenIds().length <= 2);
+    }
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> GenerationConfig.builder().maxTokens(1).build());
+    assertTrue(e.getMessage().contains("at least 2 tokens"), e.getMessage());
+    assertEquals(1, GenerationConfig.builder().maxTokens(1).greedy().build().maxAnswerTokens());
+  }
+
+  /** Requests that cannot fit in memory are refused before allocating, typed, and the model keeps answering. */
+  @Test
+  void outOfMemoryIsTypedAndNamesTheNeed(@TempDir Path dir) throws Exception {
+    try (ChatSession s = model.newSession(image)) {
+      var e = assertThrows(ai.viscpm.NativeOutOfMemoryException.class,
+          () -> s.ask("hi", GenerationConfig.builder().maxLength(1_000_000_000).build(), null));
+      assertTrue(e.getMessage().contains("KV cache") && e.getMessage().contains("lower max_length"), e.getMessage());
+      assertTrue(s.ask("hi", GenerationConfig.builder().maxLength(2).build(), null).tokenIds().length > 0);
+    }
+    Path huge = dir.resolve("huge");
+    DemoModels.writeChatModel(huge);
+    Path config = huge.resolve("cpm-bee.json");
+    var json = (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(config.toFile());
+    json.put("dim_model", 1_000_000_000_000L);
+    JSON.writeValue(config.toFile(), json);
+    var e = assertThrows(ai.viscpm.NativeOutOfMemoryException.class, () -> ChatModel.load(huge));
+    assertTrue(e.getMessage().contains("cpm-bee.json"), e.getMessage());
+  }
+
   @Test
   void aLiteralLessThanJustWorksWhenEscaped() throws Exception {
     try (ChatSession s = model.newSession(image)) {

@@ -3,6 +3,7 @@ package ai.viscpm.server;
 import ai.viscpm.CancelledException;
 import ai.viscpm.FormatException;
 import ai.viscpm.InvalidInputException;
+import ai.viscpm.NativeOutOfMemoryException;
 import ai.viscpm.VisCpmException;
 import ai.viscpm.chat.ChatModel;
 import ai.viscpm.paint.PaintModel;
@@ -151,7 +152,7 @@ public final class VisCpmServer implements AutoCloseable {
         sendError(exchange, e);
       } catch (CancelledException e) {
         outcome.status = 499;  // the client went away; nothing to answer
-      } catch (InvalidInputException | FormatException e) {
+      } catch (InvalidInputException | FormatException | NativeOutOfMemoryException e) {  // the request asked too much
         outcome.status = 400;
         sendError(exchange, ApiError.badRequest(null, e.getMessage()));
       } catch (VisCpmException e) {
