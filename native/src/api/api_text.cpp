@@ -123,6 +123,11 @@ viscpm_status viscpm_tokenizer_decode(const viscpm_tokenizer* tokenizer, const i
       if (table.intern(std::string_view(ext_texts[i], static_cast<size_t>(ext_bytes[i]))) != tok.vocab_size() + i)
         throw viscpm::InvalidArgument("ext table entry " + std::to_string(i) + " repeats an earlier entry");
     }
+    // The reference's decode skips negative ids silently; a caller passing one has a bug.
+    for (int64_t i = 0; i < count; ++i)
+      if (ids[i] < 0)
+        throw viscpm::InvalidArgument("cannot decode token id " + std::to_string(ids[i]) + " at position " +
+                                      std::to_string(i) + ": token ids are >= 0");
     std::string text = tok.decode(std::vector<int32_t>(ids, ids + count), table);
     if (text_bytes_out) *text_bytes_out = static_cast<int64_t>(text.size());
     *text_out = copy_string(text);

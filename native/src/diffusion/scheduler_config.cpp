@@ -2,6 +2,7 @@
 #include "diffusion/scheduler_internal.h"
 
 #include "common/error.h"
+#include "io/text.h"
 
 #include <cmath>
 #include <fstream>
@@ -10,17 +11,10 @@
 namespace viscpm::diffusion {
 
 SchedulerConfig SchedulerConfig::from_file(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    throw NotFound("scheduler config not found: " + path.string());
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot read scheduler config " + path.string());
-  std::stringstream buffer;
-  buffer << in.rdbuf();
+  const std::string text = io::read_config_file(path, "scheduler config");
   ordered_json values;
   try {
-    values = ordered_json::parse(buffer.str());
+    values = ordered_json::parse(text);
   } catch (const std::exception& e) {
     throw FormatError("scheduler config " + path.string() + " is not valid JSON: " + e.what());
   }

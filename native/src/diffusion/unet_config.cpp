@@ -3,14 +3,14 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "io/text.h"
 
 namespace viscpm::diffusion {
 
 using json = nlohmann::json;
 
 json read_json_config(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw NotFound("config file not found: " + path.string());
+  const std::string in = io::read_config_file(path, "config");
   try {
     json config = json::parse(in);
     if (!config.is_object()) throw FormatError(path.string() + ": expected a JSON object");

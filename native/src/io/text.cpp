@@ -51,6 +51,26 @@ std::string printable(std::string_view text) {
   return out;
 }
 
+std::string read_config_file(const std::filesystem::path& path, const std::string& what) {
+  std::error_code ec;
+  auto status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status)) throw NotFound(what + " not found: " + path.string());
+  if (std::filesystem::is_directory(status))
+    throw InvalidArgument(path.string() + " is a directory; pass the " + what + " file itself");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot read " + what + " " + path.string());
+  constexpr std::streamoff kMaxBytes = std::streamoff(16) << 20;
+  std::string text;
+  char buffer[65536];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    text.append(buffer, static_cast<size_t>(in.gcount()));
+    if (static_cast<std::streamoff>(text.size()) > kMaxBytes)
+      throw FormatError(path.string() + " is larger than 16 MB, not a " + what);
+  }
+  if (in.bad()) throw IoError("cannot read " + what + " " + path.string());
+  return text;
+}
+
 void write_text_file(const std::filesystem::path& path, const std::string& text) {
   std::error_code ec;
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);

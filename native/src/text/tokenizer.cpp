@@ -44,6 +44,8 @@ bool looks_special(std::string_view word) { return !word.empty() && word.front()
 Tokenizer Tokenizer::from_file(const std::filesystem::path& vocab_path) {
   std::error_code ec;
   if (!std::filesystem::exists(vocab_path, ec)) throw NotFound("vocabulary file not found: " + vocab_path.string());
+  if (std::filesystem::is_directory(vocab_path, ec))
+    throw InvalidArgument(vocab_path.string() + " is a directory; pass the vocabulary file itself (e.g. bee.txt)");
   std::ifstream in(vocab_path, std::ios::binary);
   if (!in) throw IoError("cannot open vocabulary file " + vocab_path.string());
   std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

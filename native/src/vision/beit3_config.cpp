@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "io/text.h"
 
 namespace viscpm::vision {
 namespace {
@@ -83,11 +84,10 @@ void Beit3Config::validate(const std::string& origin) const {
 }
 
 Beit3Config Beit3Config::load(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw NotFound("beit3 config not found: " + path.string());
+  const std::string text = io::read_config_file(path, "BEiT-3 config");
   nlohmann::json j;
   try {
-    in >> j;
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(path.string() + ": not valid JSON (" + e.what() + ")");
   }

@@ -28,6 +28,8 @@ ChatModelPaths ChatModelPaths::from_directory(const fs::path& dir, const ChatMod
 void ChatModelPaths::check_exist() const {
   auto need = [](const fs::path& p, const char* what) {
     if (p.empty()) throw InvalidArgument(std::string("VisCPM-Chat model: no ") + what + " path given");
+    if (std::filesystem::is_directory(p))
+      throw InvalidArgument(std::string("VisCPM-Chat model: ") + what + " " + p.string() + " is a directory; pass the file itself");
     if (!io::is_regular_file(p)) throw NotFound(std::string("VisCPM-Chat model: ") + what + " not found: " + p.string());
   };
   need(checkpoint, "checkpoint");

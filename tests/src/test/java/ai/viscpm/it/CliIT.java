@@ -64,6 +64,67 @@ class CliIT {
     assertTrue(badDevice.err.contains("tpu"), badDevice.err);
   }
 
+  @Test
+  void aRequestTooLargeForMemoryIsOneTypedLine() {
+    Run r = cli("chat", "--model", Fixtures.resolve("models/chat").toString(), "--checkpoint",
+        Fixtures.resolve("models/chat/viscpm_chat.pt").toString(), "--vocab", Fixtures.resolve("vocab/bee.txt").toString(),
+        "--image", Fixtures.resolve("cases/chat_beam_search/image.png").toString(), "--max-length", "1000000000", "hi");
+    assertEquals(2, r.status, r.out + r.err);
+    assertTrue(r.err.startsWith("error (OUT_OF_MEMORY): this answer's KV cache"), r.err);
+    Run guidance = cli("paint", "--model", Fixtures.resolve("models/paint").toString(), "--vocab",
+        Fixtures.resolve("vocab/bee.txt").toString(), "--prompt", "cat", "--size", "64", "--steps", "1",
+        "--guidance", "1e30", "--out", "/tmp/viscpm-guidance.png");
+    assertEquals(2, guidance.status, guidance.out + guidance.err);
+    assertTrue(guidance.err.contains("guidance_scale must be between 0 and 100"), guidance.err);
+  }
+
+  /** In a conversation, an over-long question is refused for that turn and the next turn is answered. */
+  @Test
+  void anOverLongLineEndsOnlyThatTurnOfTheConversation() {
+    String lines = "a ".repeat(5000) + "\nwhat is it?\nexit\n";
+    java.io.InputStream stdin = System.in;
+    Run r;
+    try {
+      System.setIn(new java.io.ByteArrayInputStream(lines.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+      r = cli("chat", "--model", Fixtures.resolve("models/chat").toString(), "--checkpoint",
+          Fixtures.resolve("models/chat/viscpm_chat.pt").toString(), "--vocab", Fixtures.resolve("vocab/bee.txt").toString(),
+          "--image", Fixtures.resolve("cases/chat_beam_search/image.png").toString(), "--max-tokens", "4");
+    } finally {
+      System.setIn(stdin);
+    }
+    assertEquals(0, r.status, r.out + r.err);
+    assertTrue(r.err.contains("error (INVALID_ARGUMENT): the chat prompt is too long"), r.err);
+    assertEquals(3, r.out.split("> ", -1).length - 1, r.out);  // three prompts: refused, answered, exit
+  }
+
+  /** A folder where a file belongs says so, for every file flag. */
+  @Test
+  void aFolderGivenForAFileSaysSo() {
+    String chat = Fixtures.resolve("models/chat").toString();
+    String image = Fixtures.resolve("cases/chat_beam_search/image.png").toString();
+    String vocab = Fixtures.resolve("vocab/bee.txt").toString();
+    String ckpt = Fixtures.resolve("models/chat/viscpm_chat.pt").toString();
+    String[][] probes = {
+        {"chat", "--model", chat, "--checkpoint", chat, "--vocab", vocab, "--image", image, "hi"},
+        {"chat", "--model", chat, "--checkpoint", ckpt, "--vocab", chat, "--image", image, "hi"},
+        {"chat", "--model", chat, "--checkpoint", ckpt, "--vocab", vocab, "--cpm-bee-config", chat, "--image", image, "hi"},
+    };
+    for (String[] probe : probes) {
+      Run r = cli(probe);
+      assertEquals(2, r.status, r.out + r.err);
+      assertTrue(r.err.contains("is a directory"), String.join(" ", probe) + " -> " + r.err);
+    }
+  }
+
+  @Test
+  void inspectOfATensorWithTooManyDimensionsIsOneLine(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    Run r = cli("inspect", CheckpointIT.safetensorsOfRank(dir, 40).toString());
+    assertEquals(2, r.status, r.out + r.err);
+    assertTrue(r.err.startsWith("error (UNSUPPORTED)") && r.err.contains("40 dimensions; at most 16"), r.err);
+    assertEquals(1, r.err.strip().lines().count(), r.err);
+  }
+
   /** Mistakes on the command line are one clear line and exit 2, before any long work. */
   @Test
   void commandLineMistakesFailFastWithAClearLine() {

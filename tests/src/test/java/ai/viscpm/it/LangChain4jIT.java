@@ -53,7 +53,7 @@ class LangChain4jIT {
     paint = PaintModel.load(dir.resolve("paint"));
     png = Files.readAllBytes(Fixtures.resolve("cases/chat_beam_search/image.png"));
     try (ChatSession s = chat.newSession(png)) {
-      expected = s.ask(QUESTION, GenerationConfig.builder().maxLength(12).build(), null).text();
+      expected = s.ask(QUESTION, GenerationConfig.builder().maxTokens(12).build(), null).text();
     }
   }
 
@@ -83,7 +83,7 @@ class LangChain4jIT {
   @Test
   void multiTurnThroughMessages() throws Exception {
     String first, second;
-    GenerationConfig c = GenerationConfig.builder().maxLength(12).build();
+    GenerationConfig c = GenerationConfig.builder().maxTokens(12).build();
     try (ChatSession s = chat.newSession(png)) {
       first = s.ask(QUESTION, c, null).text();
       second = s.ask("And the colours?", c, null).text();

@@ -77,7 +77,7 @@ class OpenAiClientIT {
   void chatStreamedAndNotEqualsTheJavaApi() throws Exception {
     String expected;
     try (ChatSession s = chat.newSession(png)) {
-      expected = s.ask("What is in the picture?", GenerationConfig.builder().maxLength(12).build(), null).text();
+      expected = s.ask("What is in the picture?", GenerationConfig.builder().maxTokens(12).build(), null).text();
     }
     ChatCompletion completion = client.chat().completions().create(params("What is in the picture?"));
     assertEquals(expected, completion.choices().get(0).message().content().orElse(""));

@@ -46,7 +46,7 @@ class ServerIT {
   private static Path chatDir;
   private static final String QUESTION = "What is in the picture?";
   private static final int MAX_TOKENS = 12;  // short answers keep the demo-model turns fast
-  private static final GenerationConfig CONFIG = GenerationConfig.builder().maxLength(MAX_TOKENS).build();
+  private static final GenerationConfig CONFIG = GenerationConfig.builder().maxTokens(MAX_TOKENS).build();
 
   @BeforeAll
   static void start() throws Exception {
@@ -149,7 +149,7 @@ class ServerIT {
     java.io.StringWriter cliOut = new java.io.StringWriter();
     int status = ai.viscpm.cli.Main.run(new java.io.PrintWriter(cliOut), new java.io.PrintWriter(new java.io.StringWriter()),
         "chat", "--model", chatDir.toString(), "--image", Fixtures.resolve("cases/chat_beam_search/image.png").toString(),
-        "--max-length", String.valueOf(MAX_TOKENS), QUESTION);
+        "--max-tokens", String.valueOf(MAX_TOKENS), QUESTION);
     assertEquals(0, status);
     assertEquals(text + System.lineSeparator(), cliOut.toString());
 

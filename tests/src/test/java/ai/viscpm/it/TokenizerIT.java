@@ -129,6 +129,16 @@ class TokenizerIT {
     Path empty = dir.resolve("empty.txt");
     Files.writeString(empty, "");
     assertThrows(FormatException.class, () -> Tokenizer.load(empty));
+    var folder = assertThrows(ai.viscpm.InvalidInputException.class, () -> Tokenizer.load(dir));
+    assertTrue(folder.getMessage().contains("is a directory"), folder.getMessage());
+  }
+
+  /** The reference skips negative ids silently; the API refuses them, naming the position. */
+  @Test
+  void negativeIdsAreRefusedNotDropped() throws Exception {
+    var e = assertThrows(ai.viscpm.InvalidInputException.class,
+        () -> tokenizer.decode(new int[] {5, -3, 7}, java.util.List.of()));
+    assertTrue(e.getMessage().contains("-3 at position 1"), e.getMessage());
   }
 
   @Test

@@ -1,5 +1,7 @@
 package ai.viscpm.cli;
 
+import ai.viscpm.InvalidInputException;
+import ai.viscpm.NativeOutOfMemoryException;
 import ai.viscpm.chat.ChatAnswer;
 import ai.viscpm.chat.ChatModel;
 import ai.viscpm.chat.ChatSession;
@@ -63,8 +65,12 @@ final class ChatCommand implements Callable<Integer> {
   @Option(names = "--temperature", defaultValue = "0.7", description = "default: ${DEFAULT-VALUE}")
   float temperature;
 
-  @Option(names = "--max-length", defaultValue = "512", description = "answer length limit in tokens (default: ${DEFAULT-VALUE})")
+  @Option(names = "--max-length", defaultValue = "512", description = "the reference's max_length (default: ${DEFAULT-VALUE}); "
+      + "beam search answers can have max_length + 2 tokens, greedy and sampled ones max_length")
   int maxLength;
+
+  @Option(names = "--max-tokens", description = "hard cap on answer tokens (the final end token included); overrides --max-length")
+  Integer maxTokens;
 
   @Option(names = "--no-escape", description = "treat '<' in questions as CPM-Bee markup, as the reference does")
   boolean noEscape;
@@ -84,6 +90,7 @@ final class ChatCommand implements Callable<Integer> {
         .temperature(temperature).escapeText(!noEscape);
     if (greedy) b.greedy();
     if (sample) b.sampling(topK, topP, seed);
+    if (maxTokens != null) b.maxTokens(maxTokens);
     GenerationConfig config = b.build();
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
@@ -101,7 +108,13 @@ final class ChatCommand implements Callable<Integer> {
         out.flush();
         String line = in.readLine();
         if (line == null || line.isBlank() || line.strip().equals("exit")) break;
-        turn(session, line, config, out, err);
+        try {
+          turn(session, line, config, out, err);
+        } catch (InvalidInputException | NativeOutOfMemoryException e) {
+          // A bad turn (too long, bad markup, too big) is refused; the conversation goes on unchanged.
+          out.println();
+          err.println("error (" + e.code() + "): " + e.getMessage());
+        }
       }
     }
     return 0;

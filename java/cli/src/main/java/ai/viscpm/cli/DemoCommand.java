@@ -50,7 +50,7 @@ final class DemoCommand implements Callable<Integer> {
         ChatSession session = chat.newSession(demoPicture())) {
       out.println("User: " + question);
       out.print("AI: ");
-      ChatAnswer answer = session.ask(question, GenerationConfig.builder().maxLength(24).build(), text -> {
+      ChatAnswer answer = session.ask(question, GenerationConfig.builder().maxTokens(24).build(), text -> {
         out.print(text);
         out.flush();
         return true;

@@ -20,7 +20,8 @@ import java.util.UUID;
  * POST /v1/chat/completions. The image of the first user message is the conversation's
  * image (VisCPM-Chat holds one); earlier user/assistant pairs become the session's history;
  * the last user message is the question. Beam search (the reference's decoder) unless
- * temperature or top_p asks for sampling; max_tokens is the answer's max_length. System
+ * temperature or top_p asks for sampling; max_tokens caps the answer's tokens (OpenAI's meaning, at
+ * least 2 for beam search: see GenerationConfig.Builder#maxTokens). System
  * messages are not part of VisCPM's prompt format and are ignored.
  */
 final class ChatEndpoint {
@@ -102,7 +103,7 @@ final class ChatEndpoint {
     if (body.hasNonNull("max_tokens") || body.hasNonNull("max_completion_tokens")) {
       JsonNode n = body.hasNonNull("max_tokens") ? body.get("max_tokens") : body.get("max_completion_tokens");
       if (!n.canConvertToInt() || n.asInt() < 1) throw ApiError.badRequest("max_tokens", "max_tokens must be a positive integer");
-      config.maxLength(n.asInt());
+      config.maxTokens(n.asInt());
     }
     boolean sampling = body.hasNonNull("temperature") || body.hasNonNull("top_p");
     if (sampling) {
@@ -115,7 +116,13 @@ final class ChatEndpoint {
     }
     boolean stream = body.path("stream").asBoolean(false);
     boolean usage = body.path("stream_options").path("include_usage").asBoolean(false);
-    return new Request(image, history, pendingQuestion, config.build(), stream, usage);
+    GenerationConfig built;
+    try {
+      built = config.build();
+    } catch (IllegalArgumentException e) {
+      throw ApiError.badRequest("max_tokens", e.getMessage());
+    }
+    return new Request(image, history, pendingQuestion, built, stream, usage);
   }
 
   void handle(JsonNode body, HttpExchange exchange, VisCpmServer.Outcome outcome) throws ApiError, VisCpmException,

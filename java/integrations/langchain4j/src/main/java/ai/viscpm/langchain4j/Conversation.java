@@ -62,7 +62,7 @@ record Conversation(byte[] image, List<ChatSession.Exchange> history, String que
     if (image == null) throw new IllegalArgumentException("VisCPM-Chat needs an image: add an ImageContent to the first user message");
 
     GenerationConfig.Builder config = GenerationConfig.builder();
-    if (request.maxOutputTokens() != null) config.maxLength(request.maxOutputTokens());
+    if (request.maxOutputTokens() != null) config.maxTokens(request.maxOutputTokens());  // a hard cap, as LangChain4j means it
     if (request.temperature() != null || request.topP() != null || request.topK() != null) {
       int topK = request.topK() == null ? 0 : request.topK();
       float topP = request.topP() == null ? 1f : request.topP().floatValue();
