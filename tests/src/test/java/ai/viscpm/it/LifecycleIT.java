@@ -40,4 +40,26 @@ class LifecycleIT {
     // A leaked checkpoint (index + mapping of a 6 MB file) would add > 1000 x 6 MB.
     assertTrue(after - before < 32 * 1024, "RSS grew by " + (after - before) + " kB over 1000 cycles");
   }
+
+  /** Ten thousand Tokenizer load/encode/close cycles leave RSS flat (issue 11 saw 3.7 kB per cycle). */
+  @Test
+  void tenThousandTokenizerCyclesDoNotLeak(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+    ai.viscpm.testkit.DemoModels.writeChatModel(dir);
+    Path vocab = dir.resolve("vocab/bee.txt");
+    Runnable cycle = () -> {
+      try (ai.viscpm.text.Tokenizer t = ai.viscpm.text.Tokenizer.load(vocab)) {
+        t.decode(t.encode("一只橘猫 <<cat>> in the sun"));
+      } catch (Exception e) {
+        throw new RuntimeException(e);
+      }
+    };
+    for (int i = 0; i < 500; i++) cycle.run();
+    System.gc();
+    long before = rssKb();
+    for (int i = 0; i < 10_000; i++) cycle.run();
+    System.gc();
+    long after = rssKb();
+    System.out.printf("Tokenizer load/close x10000: RSS %d kB -> %d kB (%+d kB)%n", before, after, after - before);
+    assertTrue(after - before < 16 * 1024, "RSS grew by " + (after - before) + " kB over 10,000 cycles");
+  }
 }
