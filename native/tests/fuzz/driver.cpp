@@ -559,6 +559,7 @@ int main_impl(int argc, char** argv) {
               o.seconds > 0 ? ((o.runs ? " or " : "") + std::to_string(o.seconds) + " s").c_str() : "",
               static_cast<unsigned long long>(o.timeout_ms), static_cast<unsigned long long>(o.max_alloc_mb),
               context.fixtures.c_str(), g_crash_dir);
+  std::fflush(stdout);  // before the progress lines on stderr
   const double process_start = rss_mib();
   std::vector<Stats> all;
   for (const Target* t : chosen) {
