@@ -163,6 +163,29 @@ TEST(TextStructuredInput, RejectsBadStructuresAndTokens) {
   EXPECT_NO_THROW(convert_to_ids(bee(), paint_caption_data("<mask_a>")));
 }
 
+// Found by the fuzz harness: the segment relation table is num_segments^2 int32 values, so
+// a wide request (a 157 KB object of 12000 empty strings: 24003 segments) asked for 2.3 GB.
+// Requests are limited to 4096 segments (64 MiB of relations), refused before the table.
+TEST(TextStructuredInput, WideRequestsAreRefusedBeforeTheRelationTable) {
+  auto wide = [](int keys) {
+    ordered_json data = ordered_json::object();
+    for (int i = 0; i < keys; ++i) data["k" + std::to_string(i)] = "";
+    data["<ans>"] = "";
+    return data;
+  };
+  try {
+    convert_to_ids(bee(), wide(12000));
+    ADD_FAILURE() << "a request of 24003 segments was accepted";
+  } catch (const viscpm::InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("at most 4096"), std::string::npos) << e.what();
+  }
+  // root + a key and a value per entry + "<ans>" and its value
+  EXPECT_THROW(convert_to_ids(bee(), wide(2047)), viscpm::InvalidArgument);  // 4097 segments
+  auto largest = convert_to_ids(bee(), wide(2046));                         // 4095 segments
+  EXPECT_EQ(largest.num_segments, 4095);
+  EXPECT_EQ(largest.segment_rel.size(), size_t(4095) * 4095);
+}
+
 // paint.md §2 examples.
 TEST(TextStructuredInput, PaintWorkedExamples) {
   auto p = build_paint_inputs(bee(), "a cat");

@@ -220,6 +220,11 @@ TEST(VisionImage, RefusesDecompressionBombsFromTheHeader) {
   const auto bomb = png_with_header(100000, 100000);
   EXPECT_LT(bomb.size(), 100u);
   expect_invalid(bomb, "over the limit");
+  // Found by the fuzzer: sides near 2^32 whose product overflows int64 (to a negative
+  // number) must not slip past the limit into the decoder.
+  for (auto [w, h] : {std::pair<uint32_t, uint32_t>{0xFFFFFFFFu, 0xFFFFFFFFu}, {3758063615u, 3640590336u},
+                      {0x80000000u, 0x80000000u}, {0xFFFFFFFFu, 3u}})
+    expect_invalid(png_with_header(w, h), "over the limit");
   // The limit is configurable: a small real image against a smaller limit.
   const auto rgb = test_rgb(100, 100);
   const auto png = encode_image(packed_view(rgb, 100, 100), ImageFormat::kPng);

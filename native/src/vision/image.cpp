@@ -182,8 +182,9 @@ void check_dimensions(int64_t width, int64_t height, int64_t max_pixels, const c
     invalid(std::string(what) + " has zero width or height (" + std::to_string(width) + "x" + std::to_string(height) + ")");
   }
   if (max_pixels <= 0) invalid("the pixel limit must be positive, got " + std::to_string(max_pixels));
-  // width, height < 2^32 here, so the product cannot overflow int64.
-  if (width * height > max_pixels) {
+  // Dimensions up to 2^32 - 1 each (PNG): their product can overflow int64, so compare by
+  // division (width > max / height  <=>  width * height > max, for positive integers).
+  if (width > max_pixels / height) {
     invalid(std::string(what) + " is " + std::to_string(width) + "x" + std::to_string(height) + " = " +
             std::to_string(width * height) + " pixels, over the limit of " + std::to_string(max_pixels) +
             " pixels (DecodeOptions::max_pixels)");
