@@ -40,6 +40,13 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class VisCpmServer implements AutoCloseable {
   static final ObjectMapper JSON = new ObjectMapper();
+
+  static {
+    // The JDK writes response headers and body separately: with Nagle's algorithm the body then waits for the
+    // client's delayed ACK of the headers, 40 ms on Linux, on every response of a kept-alive connection (and
+    // every server-sent event after the first). Read once, when the JVM's first HttpServer is created; -D wins.
+    if (System.getProperty("sun.net.httpserver.nodelay") == null) System.setProperty("sun.net.httpserver.nodelay", "true");
+  }
   public static final String CHAT_MODEL_ID = "viscpm-chat";
   public static final String PAINT_MODEL_ID = "viscpm-paint";
 
