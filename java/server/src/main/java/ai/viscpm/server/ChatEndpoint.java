@@ -36,15 +36,20 @@ final class ChatEndpoint {
   record Request(byte[] image, List<ChatSession.Exchange> history, String question, GenerationConfig config,
       boolean stream, boolean includeUsage) {}
 
+  /** The largest max_tokens: the KV cache is sized for the whole answer up front. */
+  static final int MAX_TOKENS_LIMIT = 4096;
+
   static Request parse(JsonNode body) throws ApiError {
-    String modelId = text(body, "model", true);
+    String modelId = Fields.string(body, "model", "model");
+    if (modelId == null) throw ApiError.badRequest("model", "'model' is required");
     if (!VisCpmServer.CHAT_MODEL_ID.equals(modelId))
-      throw ApiError.notFound("model_not_found", "unknown model '" + modelId + "'; this server has '"
+      throw ApiError.notFound("model_not_found", "unknown model '" + clip(modelId) + "'; this server has '"
           + VisCpmServer.CHAT_MODEL_ID + "' for chat");
     JsonNode messages = body.get("messages");
     if (messages == null || !messages.isArray() || messages.isEmpty())
       throw ApiError.badRequest("messages", "messages must be a non-empty array");
-    if (body.hasNonNull("n") && body.get("n").asInt(-1) != 1) throw ApiError.badRequest("n", "only n = 1 is supported");
+    Long n = Fields.integer(body, "n", "n", Long.MIN_VALUE, Long.MAX_VALUE);
+    if (n != null && n != 1) throw ApiError.badRequest("n", "only n = 1 is supported, got " + n);
 
     byte[] image = null;
     List<ChatSession.Exchange> history = new ArrayList<>();
@@ -53,8 +58,9 @@ final class ChatEndpoint {
     for (int i = 0; i < messages.size(); i++) {
       JsonNode m = messages.get(i);
       String param = "messages[" + i + "]";
-      if (!m.isObject()) throw ApiError.badRequest(param, "each message must be an object");
-      String role = m.path("role").asText("");
+      if (!m.isObject()) throw ApiError.badRequest(param, "each message must be an object, got " + Fields.kind(m));
+      String role = Fields.string(m, "role", param + ".role");
+      if (role == null) throw ApiError.badRequest(param + ".role", "each message needs a 'role'");
       switch (role) {
         case "system", "developer" -> { }
         case "user" -> {
@@ -67,16 +73,26 @@ final class ChatEndpoint {
           } else if (content != null && content.isArray()) {
             for (int k = 0; k < content.size(); k++) {
               JsonNode part = content.get(k);
-              String type = part.path("type").asText("");
-              if (type.equals("text")) {
-                text.append(part.path("text").asText(""));
-              } else if (type.equals("image_url")) {
+              String partParam = param + ".content[" + k + "]";
+              if (!part.isObject()) throw ApiError.badRequest(partParam, "each content part must be an object, got " + Fields.kind(part));
+              String type = Fields.string(part, "type", partParam + ".type");
+              if ("text".equals(type)) {
+                String t = Fields.string(part, "text", partParam + ".text");
+                if (t == null) throw ApiError.badRequest(partParam + ".text", "a text part needs a 'text' string");
+                text.append(t);
+              } else if ("image_url".equals(type)) {
                 if (!firstUser || image != null)
-                  throw ApiError.badRequest(param + ".content[" + k + "]",
+                  throw ApiError.badRequest(partParam,
                       "VisCPM-Chat talks about one image per conversation: put it in the first user message");
-                image = decodeDataUrl(part.path("image_url").path("url").asText(""), param + ".content[" + k + "]");
+                JsonNode imageUrl = part.get("image_url");
+                if (imageUrl == null || !imageUrl.isObject())
+                  throw ApiError.badRequest(partParam + ".image_url", "an image_url part needs an 'image_url' object with a 'url'");
+                String url = Fields.string(imageUrl, "url", partParam + ".image_url.url");
+                if (url == null) throw ApiError.badRequest(partParam + ".image_url.url", "the image_url needs a 'url'");
+                image = decodeDataUrl(url, partParam + ".image_url.url");
               } else {
-                throw ApiError.badRequest(param + ".content[" + k + "]", "unsupported content part type '" + type + "'");
+                throw ApiError.badRequest(partParam + ".type", type == null ? "each content part needs a 'type'"
+                    : "unsupported content part type '" + clip(type) + "' (text or image_url)");
               }
             }
           } else {
@@ -87,10 +103,11 @@ final class ChatEndpoint {
         }
         case "assistant" -> {
           if (pendingQuestion == null) throw ApiError.badRequest(param, "an assistant message must follow a user message");
-          history.add(new ChatSession.Exchange(pendingQuestion, m.path("content").asText("")));
+          history.add(new ChatSession.Exchange(pendingQuestion, assistantText(m.get("content"), param + ".content")));
           pendingQuestion = null;
         }
-        default -> throw ApiError.badRequest(param + ".role", "unknown role '" + role + "'");
+        default -> throw ApiError.badRequest(param + ".role", "unknown role '" + clip(role)
+            + "' (system, developer, user or assistant)");
       }
     }
     if (pendingQuestion == null) throw ApiError.badRequest("messages", "the last message must be the user's question");
@@ -99,23 +116,54 @@ final class ChatEndpoint {
           + "first user message");
 
     GenerationConfig.Builder config = GenerationConfig.builder();
-    if (body.hasNonNull("max_tokens") || body.hasNonNull("max_completion_tokens")) {
-      JsonNode n = body.hasNonNull("max_tokens") ? body.get("max_tokens") : body.get("max_completion_tokens");
-      if (!n.canConvertToInt() || n.asInt() < 1) throw ApiError.badRequest("max_tokens", "max_tokens must be a positive integer");
-      config.maxLength(n.asInt());
+    Long maxTokens = Fields.integer(body, "max_tokens", "max_tokens", 1, MAX_TOKENS_LIMIT);
+    Long maxCompletionTokens = Fields.integer(body, "max_completion_tokens", "max_completion_tokens", 1, MAX_TOKENS_LIMIT);
+    if (maxTokens == null) maxTokens = maxCompletionTokens;
+    if (maxTokens != null) config.maxLength(maxTokens.intValue());
+    Double temperature = Fields.number(body, "temperature", "temperature", 0, 2);
+    Double topP = Fields.number(body, "top_p", "top_p", 0, 1);
+    if (topP != null && topP == 0) throw ApiError.badRequest("top_p", "'top_p' must be in (0, 1], got 0");
+    Long seed = Fields.integer(body, "seed", "seed", Long.MIN_VALUE, Long.MAX_VALUE);
+    if (temperature != null && temperature == 0) {
+      config.greedy();  // OpenAI's temperature 0: the most likely token at each step
+    } else if (temperature != null || topP != null) {
+      config.sampling(0, topP == null ? 1f : topP.floatValue(), seed != null ? seed : System.nanoTime())
+          .temperature(temperature == null ? 1f : temperature.floatValue());
     }
-    boolean sampling = body.hasNonNull("temperature") || body.hasNonNull("top_p");
-    if (sampling) {
-      double temperature = number(body, "temperature", 1.0);
-      double topP = number(body, "top_p", 1.0);
-      if (!(temperature > 0)) throw ApiError.badRequest("temperature", "temperature must be > 0");
-      if (!(topP > 0 && topP <= 1)) throw ApiError.badRequest("top_p", "top_p must be in (0, 1]");
-      long seed = body.hasNonNull("seed") ? body.get("seed").asLong() : System.nanoTime();
-      config.sampling(0, (float) topP, seed).temperature((float) temperature);
+    boolean stream = Fields.bool(body, "stream", "stream", false);
+    boolean usage = false;
+    JsonNode streamOptions = body.get("stream_options");
+    if (streamOptions != null && !streamOptions.isNull()) {
+      if (!streamOptions.isObject())
+        throw ApiError.badRequest("stream_options", "'stream_options' must be an object, got " + Fields.kind(streamOptions));
+      usage = Fields.bool(streamOptions, "include_usage", "stream_options.include_usage", false);
     }
-    boolean stream = body.path("stream").asBoolean(false);
-    boolean usage = body.path("stream_options").path("include_usage").asBoolean(false);
     return new Request(image, history, pendingQuestion, config.build(), stream, usage);
+  }
+
+  /** An assistant message's text: a string, null, or an array of text (or refusal) parts. */
+  private static String assistantText(JsonNode content, String param) throws ApiError {
+    if (content == null || content.isNull()) return "";
+    if (content.isTextual()) return content.asText();
+    if (!content.isArray()) throw ApiError.badRequest(param, "content must be a string or an array of text parts");
+    StringBuilder text = new StringBuilder();
+    for (int k = 0; k < content.size(); k++) {
+      JsonNode part = content.get(k);
+      String partParam = param + "[" + k + "]";
+      if (!part.isObject()) throw ApiError.badRequest(partParam, "each content part must be an object, got " + Fields.kind(part));
+      String type = Fields.string(part, "type", partParam + ".type");
+      String field = "refusal".equals(type) ? "refusal" : "text";
+      if (!"text".equals(type) && !"refusal".equals(type))
+        throw ApiError.badRequest(partParam + ".type", "an assistant message holds text or refusal parts");
+      String t = Fields.string(part, field, partParam + "." + field);
+      if (t != null) text.append(t);
+    }
+    return text.toString();
+  }
+
+  /** At most 64 characters of a client's string, for messages. */
+  static String clip(String s) {
+    return s.length() <= 64 ? s : s.substring(0, 64) + "...";
   }
 
   void handle(JsonNode body, HttpExchange exchange, VisCpmServer.Outcome outcome) throws ApiError, VisCpmException,
@@ -217,22 +265,5 @@ final class ChatEndpoint {
     } catch (ai.viscpm.InvalidInputException e) {
       throw ApiError.badRequest(param, e.getMessage());
     }
-  }
-
-  private static String text(JsonNode body, String field, boolean required) throws ApiError {
-    JsonNode n = body.get(field);
-    if (n == null || n.isNull()) {
-      if (required) throw ApiError.badRequest(field, "'" + field + "' is required");
-      return null;
-    }
-    if (!n.isTextual()) throw ApiError.badRequest(field, "'" + field + "' must be a string");
-    return n.asText();
-  }
-
-  private static double number(JsonNode body, String field, double fallback) throws ApiError {
-    JsonNode n = body.get(field);
-    if (n == null || n.isNull()) return fallback;
-    if (!n.isNumber()) throw ApiError.badRequest(field, "'" + field + "' must be a number");
-    return n.asDouble();
   }
 }

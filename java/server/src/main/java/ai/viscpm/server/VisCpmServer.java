@@ -7,6 +7,7 @@ import ai.viscpm.VisCpmException;
 import ai.viscpm.chat.ChatModel;
 import ai.viscpm.paint.PaintModel;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
@@ -39,7 +40,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>The models stay owned by the caller; they must outlive the server.
  */
 public final class VisCpmServer implements AutoCloseable {
-  static final ObjectMapper JSON = new ObjectMapper();
+  /** Jackson's default read constraints (nesting depth 500, numbers of 1000 digits, ...) refuse hostile JSON. */
+  static final ObjectMapper JSON = new ObjectMapper().enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
   static {
     // The JDK writes response headers and body separately: with Nagle's algorithm the body then waits for the
