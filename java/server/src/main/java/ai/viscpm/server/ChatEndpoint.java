@@ -8,12 +8,12 @@ import ai.viscpm.chat.ChatSession;
 import ai.viscpm.chat.GenerationConfig;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.sun.net.httpserver.HttpExchange;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.UUID;
 
 /**
@@ -26,10 +26,12 @@ import java.util.UUID;
 final class ChatEndpoint {
   private final ChatModel model;
   private final VisCpmServer.Metrics metrics;
+  private final Set<SseStream> streams;
 
-  ChatEndpoint(ChatModel model, VisCpmServer.Metrics metrics) {
+  ChatEndpoint(ChatModel model, VisCpmServer.Metrics metrics, Set<SseStream> streams) {
     this.model = model;
     this.metrics = metrics;
+    this.streams = streams;
   }
 
   /** The parsed request. */
@@ -166,8 +168,8 @@ final class ChatEndpoint {
     return s.length() <= 64 ? s : s.substring(0, 64) + "...";
   }
 
-  void handle(JsonNode body, HttpExchange exchange, VisCpmServer.Outcome outcome) throws ApiError, VisCpmException,
-      IOException {
+  void handle(JsonNode body, Call call, VisCpmServer.Outcome outcome) throws ApiError, VisCpmException, IOException,
+      Call.Gone {
     Request r = parse(body);
     String id = "chatcmpl-" + UUID.randomUUID();
     long created = System.currentTimeMillis() / 1000;
@@ -184,44 +186,51 @@ final class ChatEndpoint {
         choice.putNull("logprobs");
         choice.put("finish_reason", answer.endedWithEos() ? "stop" : "length");
         usage(root.putObject("usage"), answer);
-        VisCpmServer.sendJson(exchange, 200, root);
+        call.sendJson(200, root);
         return;
       }
       // Server-sent events: role chunk, content chunks as the text becomes final, the finish chunk.
-      exchange.getResponseHeaders().set("Content-Type", "text/event-stream");
-      exchange.getResponseHeaders().set("Cache-Control", "no-cache");
-      exchange.sendResponseHeaders(200, 0);
-      OutputStream out = exchange.getResponseBody();
-      IOException[] broken = {null};
-      send(out, chunk(id, created).set("choices", choices(VisCpmServer.JSON.createObjectNode().put("role", "assistant")
-          .put("content", ""), null)));
       ChatAnswer answer;
-      try {
-        answer = session.ask(r.question(), r.config(), text -> {
-          try {
-            send(out, chunk(id, created).set("choices", choices(VisCpmServer.JSON.createObjectNode().put("content", text), null)));
-            return true;
-          } catch (IOException e) {
-            broken[0] = e;
-            return false;  // the client went away: cancel the generation, free the slot
-          }
-        });
-      } catch (CancelledException e) {
-        if (broken[0] != null) throw broken[0];
-        throw e;
+      try (SseStream events = new SseStream(call.startEventStream(), streams)) {
+        // A failed write (the client went away or stopped reading) cancels the generation and frees the slot,
+        // from the listener or from the keep-alive thread.
+        events.onBroken(session::cancel);
+        events.event(json(chunk(id, created).set("choices", choices(VisCpmServer.JSON.createObjectNode().put("role", "assistant")
+            .put("content", ""), null))));
+        try {
+          answer = session.ask(r.question(), r.config(), text -> {
+            try {
+              events.event(json(chunk(id, created).set("choices",
+                  choices(VisCpmServer.JSON.createObjectNode().put("content", text), null))));
+              return true;
+            } catch (IOException e) {
+              return false;
+            }
+          });
+        } catch (CancelledException e) {
+          if (events.broken() != null) throw new Call.Gone(499, "the client went away mid-stream", events.broken());
+          throw e;
+        }
       }
       record(answer, outcome);
-      send(out, chunk(id, created).set("choices", choices(VisCpmServer.JSON.createObjectNode(),
-          answer.endedWithEos() ? "stop" : "length")));
+      OutputStream out = call.exchange.getResponseBody();
+      StringBuilder tail = new StringBuilder();
+      tail.append("data: ").append(json(chunk(id, created).set("choices", choices(VisCpmServer.JSON.createObjectNode(),
+          answer.endedWithEos() ? "stop" : "length")))).append("\n\n");
       if (r.includeUsage()) {
         ObjectNode last = chunk(id, created);
         last.putArray("choices");
         usage(last.putObject("usage"), answer);
-        send(out, last);
+        tail.append("data: ").append(json(last)).append("\n\n");
       }
-      out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
-      out.flush();
+      tail.append("data: [DONE]\n\n");
+      out.write(tail.toString().getBytes(StandardCharsets.UTF_8));
+      out.close();
     }
+  }
+
+  private static String json(Object node) throws IOException {
+    return VisCpmServer.JSON.writeValueAsString(node);
   }
 
   private void record(ChatAnswer answer, VisCpmServer.Outcome outcome) {
@@ -252,11 +261,6 @@ final class ChatEndpoint {
     c.putNull("logprobs");
     if (finishReason == null) c.putNull("finish_reason"); else c.put("finish_reason", finishReason);
     return array;
-  }
-
-  private static void send(OutputStream out, ObjectNode event) throws IOException {
-    out.write(("data: " + VisCpmServer.JSON.writeValueAsString(event) + "\n\n").getBytes(StandardCharsets.UTF_8));
-    out.flush();
   }
 
   static byte[] decodeDataUrl(String url, String param) throws ApiError {

@@ -6,7 +6,6 @@ import ai.viscpm.paint.PaintRequest;
 import ai.viscpm.paint.PaintResult;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.sun.net.httpserver.HttpExchange;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.util.Base64;
@@ -76,8 +75,7 @@ final class ImagesEndpoint {
     return b.build();
   }
 
-  void handle(JsonNode body, HttpExchange exchange, VisCpmServer.Outcome outcome) throws ApiError, VisCpmException,
-      IOException {
+  void handle(JsonNode body, Call call, VisCpmServer.Outcome outcome) throws ApiError, VisCpmException, IOException {
     PaintRequest request = parse(body, model);
     PaintResult result = model.generate(request);
     ObjectNode root = VisCpmServer.JSON.createObjectNode();
@@ -91,6 +89,6 @@ final class ImagesEndpoint {
     }
     root.put("seed", result.seed());
     outcome.tokens = 0;
-    VisCpmServer.sendJson(exchange, 200, root);
+    call.sendJson(200, root);
   }
 }
