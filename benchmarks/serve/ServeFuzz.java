@@ -142,8 +142,10 @@ public class ServeFuzz {
         printRow(done, round / ((System.nanoTime() - roundStart) / 1e9), server, failureCount.get());
       }
       pool.shutdown();
+      List<String> reconnectNotes = new ArrayList<>();
       for (HttpFuzz.Client c : conns) {
         reconnects.addAndGet(c.reconnects());
+        reconnectNotes.addAll(c.reconnectNotes());
         c.close();
       }
       double seconds = (System.nanoTime() - t0) / 1e9;
@@ -160,7 +162,8 @@ public class ServeFuzz {
           + "on purpose; -9: client-side exception): " + new TreeMap<>(statuses));
       System.out.println("expectations: " + new TreeMap<>(expects));
       System.out.println("cases: " + new TreeMap<>(kinds));
-      System.out.println("kept connections found closed and re-opened: " + reconnects.get());
+      System.out.println("kept connections found closed and re-opened: " + reconnects.get()
+          + (reconnectNotes.isEmpty() ? "" : " " + reconnectNotes));
       System.out.println("wrong answers: " + failureCount.get() + (failures.isEmpty() ? "" : ", e.g.:"));
       for (String f : failures) System.out.println("  " + f);
     }

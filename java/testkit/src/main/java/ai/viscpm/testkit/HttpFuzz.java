@@ -602,6 +602,9 @@ public final class HttpFuzz {
     private final int timeoutMillis;
     private RawHttp conn;
     private long reconnects;
+    private String previous = "none";  // the last exchange on conn
+    private long previousAt = System.nanoTime();
+    private final List<String> reconnectNotes = new java.util.ArrayList<>();
 
     public Client(String host, int port, int timeoutMillis) {
       this.host = host;
@@ -612,6 +615,11 @@ public final class HttpFuzz {
     /** Times a kept connection was found closed by the server before a request and re-opened. */
     public long reconnects() {
       return reconnects;
+    }
+
+    /** For each reconnect: the exchange before it on that connection, and the case that found it closed. */
+    public List<String> reconnectNotes() {
+      return reconnectNotes;
     }
 
     public Result run(Case c) throws IOException {
@@ -646,6 +654,10 @@ public final class HttpFuzz {
         if (mayRetry && e instanceof EOFException) {
           // A kept connection that the server closed meanwhile (idle timeout): once more, on a new one.
           reconnects++;
+          if (reconnectNotes.size() < 20) {
+            reconnectNotes.add(String.format(java.util.Locale.ROOT, "%s after %s, idle %.1f s", c.kind(), previous,
+                (System.nanoTime() - previousAt) / 1e9));
+          }
           dropConnection();
           conn = RawHttp.connect(host, port, timeoutMillis);
           return exchange(conn, c, false);
@@ -653,6 +665,10 @@ public final class HttpFuzz {
         return new Result(c, -1, check(c, null));
       } catch (SocketTimeoutException e) {
         return new Result(c, -1, "no answer within " + timeoutMillis + " ms (" + c.kind() + ")");
+      }
+      if (on == conn) {
+        previous = c.kind() + " " + r.status();
+        previousAt = System.nanoTime();
       }
       if (r.closesConnection() && on == conn) dropConnection();
       return new Result(c, r.status(), check(c, r));
