@@ -8,12 +8,12 @@ import ai.viscpm.chat.ChatSession;
 import ai.viscpm.chat.GenerationConfig;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.sun.net.httpserver.HttpExchange;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.UUID;
 
 /**
@@ -27,25 +27,32 @@ import java.util.UUID;
 final class ChatEndpoint {
   private final ChatModel model;
   private final VisCpmServer.Metrics metrics;
+  private final Set<SseStream> streams;
 
-  ChatEndpoint(ChatModel model, VisCpmServer.Metrics metrics) {
+  ChatEndpoint(ChatModel model, VisCpmServer.Metrics metrics, Set<SseStream> streams) {
     this.model = model;
     this.metrics = metrics;
+    this.streams = streams;
   }
 
   /** The parsed request. */
   record Request(byte[] image, List<ChatSession.Exchange> history, String question, GenerationConfig config,
       boolean stream, boolean includeUsage) {}
 
+  /** The largest max_tokens: the KV cache is sized for the whole answer up front. */
+  static final int MAX_TOKENS_LIMIT = 4096;
+
   static Request parse(JsonNode body) throws ApiError {
-    String modelId = text(body, "model", true);
+    String modelId = Fields.string(body, "model", "model");
+    if (modelId == null) throw ApiError.badRequest("model", "'model' is required");
     if (!VisCpmServer.CHAT_MODEL_ID.equals(modelId))
-      throw ApiError.notFound("model_not_found", "unknown model '" + modelId + "'; this server has '"
+      throw ApiError.notFound("model_not_found", "unknown model '" + clip(modelId) + "'; this server has '"
           + VisCpmServer.CHAT_MODEL_ID + "' for chat");
     JsonNode messages = body.get("messages");
     if (messages == null || !messages.isArray() || messages.isEmpty())
       throw ApiError.badRequest("messages", "messages must be a non-empty array");
-    if (body.hasNonNull("n") && body.get("n").asInt(-1) != 1) throw ApiError.badRequest("n", "only n = 1 is supported");
+    Long n = Fields.integer(body, "n", "n", Long.MIN_VALUE, Long.MAX_VALUE);
+    if (n != null && n != 1) throw ApiError.badRequest("n", "only n = 1 is supported, got " + n);
 
     byte[] image = null;
     List<ChatSession.Exchange> history = new ArrayList<>();
@@ -54,8 +61,9 @@ final class ChatEndpoint {
     for (int i = 0; i < messages.size(); i++) {
       JsonNode m = messages.get(i);
       String param = "messages[" + i + "]";
-      if (!m.isObject()) throw ApiError.badRequest(param, "each message must be an object");
-      String role = m.path("role").asText("");
+      if (!m.isObject()) throw ApiError.badRequest(param, "each message must be an object, got " + Fields.kind(m));
+      String role = Fields.string(m, "role", param + ".role");
+      if (role == null) throw ApiError.badRequest(param + ".role", "each message needs a 'role'");
       switch (role) {
         case "system", "developer" -> { }
         case "user" -> {
@@ -68,16 +76,26 @@ final class ChatEndpoint {
           } else if (content != null && content.isArray()) {
             for (int k = 0; k < content.size(); k++) {
               JsonNode part = content.get(k);
-              String type = part.path("type").asText("");
-              if (type.equals("text")) {
-                text.append(part.path("text").asText(""));
-              } else if (type.equals("image_url")) {
+              String partParam = param + ".content[" + k + "]";
+              if (!part.isObject()) throw ApiError.badRequest(partParam, "each content part must be an object, got " + Fields.kind(part));
+              String type = Fields.string(part, "type", partParam + ".type");
+              if ("text".equals(type)) {
+                String t = Fields.string(part, "text", partParam + ".text");
+                if (t == null) throw ApiError.badRequest(partParam + ".text", "a text part needs a 'text' string");
+                text.append(t);
+              } else if ("image_url".equals(type)) {
                 if (!firstUser || image != null)
-                  throw ApiError.badRequest(param + ".content[" + k + "]",
+                  throw ApiError.badRequest(partParam,
                       "VisCPM-Chat talks about one image per conversation: put it in the first user message");
-                image = decodeDataUrl(part.path("image_url").path("url").asText(""), param + ".content[" + k + "]");
+                JsonNode imageUrl = part.get("image_url");
+                if (imageUrl == null || !imageUrl.isObject())
+                  throw ApiError.badRequest(partParam + ".image_url", "an image_url part needs an 'image_url' object with a 'url'");
+                String url = Fields.string(imageUrl, "url", partParam + ".image_url.url");
+                if (url == null) throw ApiError.badRequest(partParam + ".image_url.url", "the image_url needs a 'url'");
+                image = decodeDataUrl(url, partParam + ".image_url.url");
               } else {
-                throw ApiError.badRequest(param + ".content[" + k + "]", "unsupported content part type '" + type + "'");
+                throw ApiError.badRequest(partParam + ".type", type == null ? "each content part needs a 'type'"
+                    : "unsupported content part type '" + clip(type) + "' (text or image_url)");
               }
             }
           } else {
@@ -88,10 +106,11 @@ final class ChatEndpoint {
         }
         case "assistant" -> {
           if (pendingQuestion == null) throw ApiError.badRequest(param, "an assistant message must follow a user message");
-          history.add(new ChatSession.Exchange(pendingQuestion, m.path("content").asText("")));
+          history.add(new ChatSession.Exchange(pendingQuestion, assistantText(m.get("content"), param + ".content")));
           pendingQuestion = null;
         }
-        default -> throw ApiError.badRequest(param + ".role", "unknown role '" + role + "'");
+        default -> throw ApiError.badRequest(param + ".role", "unknown role '" + clip(role)
+            + "' (system, developer, user or assistant)");
       }
     }
     if (pendingQuestion == null) throw ApiError.badRequest("messages", "the last message must be the user's question");
@@ -100,22 +119,28 @@ final class ChatEndpoint {
           + "first user message");
 
     GenerationConfig.Builder config = GenerationConfig.builder();
-    if (body.hasNonNull("max_tokens") || body.hasNonNull("max_completion_tokens")) {
-      JsonNode n = body.hasNonNull("max_tokens") ? body.get("max_tokens") : body.get("max_completion_tokens");
-      if (!n.canConvertToInt() || n.asInt() < 1) throw ApiError.badRequest("max_tokens", "max_tokens must be a positive integer");
-      config.maxTokens(n.asInt());
+    Long maxTokens = Fields.integer(body, "max_tokens", "max_tokens", 1, MAX_TOKENS_LIMIT);
+    Long maxCompletionTokens = Fields.integer(body, "max_completion_tokens", "max_completion_tokens", 1, MAX_TOKENS_LIMIT);
+    if (maxTokens == null) maxTokens = maxCompletionTokens;
+    if (maxTokens != null) config.maxTokens(maxTokens.intValue());  // a hard cap, OpenAI's meaning
+    Double temperature = Fields.number(body, "temperature", "temperature", 0, 2);
+    Double topP = Fields.number(body, "top_p", "top_p", 0, 1);
+    if (topP != null && topP == 0) throw ApiError.badRequest("top_p", "'top_p' must be in (0, 1], got 0");
+    Long seed = Fields.integer(body, "seed", "seed", Long.MIN_VALUE, Long.MAX_VALUE);
+    if (temperature != null && temperature == 0) {
+      config.greedy();  // OpenAI's temperature 0: the most likely token at each step
+    } else if (temperature != null || topP != null) {
+      config.sampling(0, topP == null ? 1f : topP.floatValue(), seed != null ? seed : System.nanoTime())
+          .temperature(temperature == null ? 1f : temperature.floatValue());
     }
-    boolean sampling = body.hasNonNull("temperature") || body.hasNonNull("top_p");
-    if (sampling) {
-      double temperature = number(body, "temperature", 1.0);
-      double topP = number(body, "top_p", 1.0);
-      if (!(temperature > 0)) throw ApiError.badRequest("temperature", "temperature must be > 0");
-      if (!(topP > 0 && topP <= 1)) throw ApiError.badRequest("top_p", "top_p must be in (0, 1]");
-      long seed = body.hasNonNull("seed") ? body.get("seed").asLong() : System.nanoTime();
-      config.sampling(0, (float) topP, seed).temperature((float) temperature);
+    boolean stream = Fields.bool(body, "stream", "stream", false);
+    boolean usage = false;
+    JsonNode streamOptions = body.get("stream_options");
+    if (streamOptions != null && !streamOptions.isNull()) {
+      if (!streamOptions.isObject())
+        throw ApiError.badRequest("stream_options", "'stream_options' must be an object, got " + Fields.kind(streamOptions));
+      usage = Fields.bool(streamOptions, "include_usage", "stream_options.include_usage", false);
     }
-    boolean stream = body.path("stream").asBoolean(false);
-    boolean usage = body.path("stream_options").path("include_usage").asBoolean(false);
     GenerationConfig built;
     try {
       built = config.build();
@@ -125,8 +150,33 @@ final class ChatEndpoint {
     return new Request(image, history, pendingQuestion, built, stream, usage);
   }
 
-  void handle(JsonNode body, HttpExchange exchange, VisCpmServer.Outcome outcome) throws ApiError, VisCpmException,
-      IOException {
+  /** An assistant message's text: a string, null, or an array of text (or refusal) parts. */
+  private static String assistantText(JsonNode content, String param) throws ApiError {
+    if (content == null || content.isNull()) return "";
+    if (content.isTextual()) return content.asText();
+    if (!content.isArray()) throw ApiError.badRequest(param, "content must be a string or an array of text parts");
+    StringBuilder text = new StringBuilder();
+    for (int k = 0; k < content.size(); k++) {
+      JsonNode part = content.get(k);
+      String partParam = param + "[" + k + "]";
+      if (!part.isObject()) throw ApiError.badRequest(partParam, "each content part must be an object, got " + Fields.kind(part));
+      String type = Fields.string(part, "type", partParam + ".type");
+      String field = "refusal".equals(type) ? "refusal" : "text";
+      if (!"text".equals(type) && !"refusal".equals(type))
+        throw ApiError.badRequest(partParam + ".type", "an assistant message holds text or refusal parts");
+      String t = Fields.string(part, field, partParam + "." + field);
+      if (t != null) text.append(t);
+    }
+    return text.toString();
+  }
+
+  /** At most 64 characters of a client's string, for messages. */
+  static String clip(String s) {
+    return s.length() <= 64 ? s : s.substring(0, 64) + "...";
+  }
+
+  void handle(JsonNode body, Call call, VisCpmServer.Outcome outcome) throws ApiError, VisCpmException, IOException,
+      Call.Gone {
     Request r = parse(body);
     String id = "chatcmpl-" + UUID.randomUUID();
     long created = System.currentTimeMillis() / 1000;
@@ -143,44 +193,51 @@ final class ChatEndpoint {
         choice.putNull("logprobs");
         choice.put("finish_reason", answer.endedWithEos() ? "stop" : "length");
         usage(root.putObject("usage"), answer);
-        VisCpmServer.sendJson(exchange, 200, root);
+        call.sendJson(200, root);
         return;
       }
       // Server-sent events: role chunk, content chunks as the text becomes final, the finish chunk.
-      exchange.getResponseHeaders().set("Content-Type", "text/event-stream");
-      exchange.getResponseHeaders().set("Cache-Control", "no-cache");
-      exchange.sendResponseHeaders(200, 0);
-      OutputStream out = exchange.getResponseBody();
-      IOException[] broken = {null};
-      send(out, chunk(id, created).set("choices", choices(VisCpmServer.JSON.createObjectNode().put("role", "assistant")
-          .put("content", ""), null)));
       ChatAnswer answer;
-      try {
-        answer = session.ask(r.question(), r.config(), text -> {
-          try {
-            send(out, chunk(id, created).set("choices", choices(VisCpmServer.JSON.createObjectNode().put("content", text), null)));
-            return true;
-          } catch (IOException e) {
-            broken[0] = e;
-            return false;  // the client went away: cancel the generation, free the slot
-          }
-        });
-      } catch (CancelledException e) {
-        if (broken[0] != null) throw broken[0];
-        throw e;
+      try (SseStream events = new SseStream(call.startEventStream(), streams)) {
+        // A failed write (the client went away or stopped reading) cancels the generation and frees the slot,
+        // from the listener or from the keep-alive thread.
+        events.onBroken(session::cancel);
+        events.event(json(chunk(id, created).set("choices", choices(VisCpmServer.JSON.createObjectNode().put("role", "assistant")
+            .put("content", ""), null))));
+        try {
+          answer = session.ask(r.question(), r.config(), text -> {
+            try {
+              events.event(json(chunk(id, created).set("choices",
+                  choices(VisCpmServer.JSON.createObjectNode().put("content", text), null))));
+              return true;
+            } catch (IOException e) {
+              return false;
+            }
+          });
+        } catch (CancelledException e) {
+          if (events.broken() != null) throw new Call.Gone(499, "the client went away mid-stream", events.broken());
+          throw e;
+        }
       }
       record(answer, outcome);
-      send(out, chunk(id, created).set("choices", choices(VisCpmServer.JSON.createObjectNode(),
-          answer.endedWithEos() ? "stop" : "length")));
+      OutputStream out = call.exchange.getResponseBody();
+      StringBuilder tail = new StringBuilder();
+      tail.append("data: ").append(json(chunk(id, created).set("choices", choices(VisCpmServer.JSON.createObjectNode(),
+          answer.endedWithEos() ? "stop" : "length")))).append("\n\n");
       if (r.includeUsage()) {
         ObjectNode last = chunk(id, created);
         last.putArray("choices");
         usage(last.putObject("usage"), answer);
-        send(out, last);
+        tail.append("data: ").append(json(last)).append("\n\n");
       }
-      out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
-      out.flush();
+      tail.append("data: [DONE]\n\n");
+      out.write(tail.toString().getBytes(StandardCharsets.UTF_8));
+      out.close();
     }
+  }
+
+  private static String json(Object node) throws IOException {
+    return VisCpmServer.JSON.writeValueAsString(node);
   }
 
   private void record(ChatAnswer answer, VisCpmServer.Outcome outcome) {
@@ -213,33 +270,11 @@ final class ChatEndpoint {
     return array;
   }
 
-  private static void send(OutputStream out, ObjectNode event) throws IOException {
-    out.write(("data: " + VisCpmServer.JSON.writeValueAsString(event) + "\n\n").getBytes(StandardCharsets.UTF_8));
-    out.flush();
-  }
-
   static byte[] decodeDataUrl(String url, String param) throws ApiError {
     try {
       return ai.viscpm.DataUrls.decode(url);
     } catch (ai.viscpm.InvalidInputException e) {
       throw ApiError.badRequest(param, e.getMessage());
     }
-  }
-
-  private static String text(JsonNode body, String field, boolean required) throws ApiError {
-    JsonNode n = body.get(field);
-    if (n == null || n.isNull()) {
-      if (required) throw ApiError.badRequest(field, "'" + field + "' is required");
-      return null;
-    }
-    if (!n.isTextual()) throw ApiError.badRequest(field, "'" + field + "' must be a string");
-    return n.asText();
-  }
-
-  private static double number(JsonNode body, String field, double fallback) throws ApiError {
-    JsonNode n = body.get(field);
-    if (n == null || n.isNull()) return fallback;
-    if (!n.isNumber()) throw ApiError.badRequest(field, "'" + field + "' must be a number");
-    return n.asDouble();
   }
 }

@@ -8,19 +8,19 @@ import ai.viscpm.VisCpmException;
 import ai.viscpm.chat.ChatModel;
 import ai.viscpm.paint.PaintModel;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
@@ -37,10 +37,41 @@ import java.util.concurrent.atomic.AtomicLong;
  * OpenAI's error shape and the server keeps serving. {@link #close()} stops accepting and
  * waits for running requests.
  *
+ * <p>Slow and broken clients: every socket read and write of a request's body and response
+ * has a deadline ({@link ServerOptions#requestTimeout()}, {@link ServerOptions#writeTimeout()};
+ * see {@link Call}); a streamed answer whose client went away is cancelled within about two
+ * {@link ServerOptions#streamKeepAlive()} intervals. The request line and headers are read by
+ * the JDK before any handler runs; their only bound is the JDK's {@code
+ * sun.net.httpserver.maxReqTime} (seconds, JVM-wide, read when the first HttpServer is
+ * created), which this class sets to {@value #DEFAULT_MAX_REQ_TIME_SECONDS} unless it is set
+ * already ({@code -Dsun.net.httpserver.maxReqTime=N}). Connections are served by {@code
+ * generationSlots + maxQueue + }{@value #CONNECTION_THREADS} threads: a generation holds one
+ * while it runs or waits in the queue, so at least {@value #CONNECTION_THREADS} are left for
+ * reading requests and cheap answers. Idle keep-alive connections are closed after the JDK's
+ * {@code sun.net.httpserver.idleInterval} (30 s). Malformed HTTP (a bad request line, header
+ * or Content-Length) is refused by the JDK itself with its own 400 (an HTML body), before a
+ * handler could answer in OpenAI's shape.
+ *
  * <p>The models stay owned by the caller; they must outlive the server.
  */
 public final class VisCpmServer implements AutoCloseable {
-  static final ObjectMapper JSON = new ObjectMapper();
+  /** Jackson's default read constraints (nesting depth 500, numbers of 1000 digits, ...) refuse hostile JSON. */
+  static final ObjectMapper JSON = new ObjectMapper().enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+  static final int CONNECTION_THREADS = 32;
+  static final int BACKLOG = 1024;
+  static final long DEFAULT_MAX_REQ_TIME_SECONDS = 60;
+
+  static {
+    // Both are read once, when the JVM's first HttpServer is created; -D settings win.
+    // The JDK writes response headers and body separately: with Nagle's algorithm the body then waits for the
+    // client's delayed ACK of the headers, 40 ms on Linux, on every response of a kept-alive connection (and
+    // every server-sent event after the first).
+    if (System.getProperty("sun.net.httpserver.nodelay") == null) System.setProperty("sun.net.httpserver.nodelay", "true");
+    // The only bound on reading a request line and headers (the JDK's default: none).
+    if (System.getProperty("sun.net.httpserver.maxReqTime") == null)
+      System.setProperty("sun.net.httpserver.maxReqTime", String.valueOf(DEFAULT_MAX_REQ_TIME_SECONDS));
+  }
+
   public static final String CHAT_MODEL_ID = "viscpm-chat";
   public static final String PAINT_MODEL_ID = "viscpm-paint";
 
@@ -53,8 +84,12 @@ public final class VisCpmServer implements AutoCloseable {
   private final AtomicInteger waiting = new AtomicInteger();
   private final AtomicInteger active = new AtomicInteger();
   private final PrintStream log;
+  private final IoWatchdog watchdog = new IoWatchdog("viscpm-http-deadlines");
+  private final Set<SseStream> streams = ConcurrentHashMap.newKeySet();
+  private final Thread keepAlive;
   final Metrics metrics = new Metrics();
   private volatile boolean closing;
+  private volatile boolean stopped;
 
   /** Counters of /metrics. */
   static final class Metrics {
@@ -79,16 +114,43 @@ public final class VisCpmServer implements AutoCloseable {
     this.paint = paint;
     this.log = log;
     this.slots = new Semaphore(options.generationSlots(), true);
-    this.http = HttpServer.create(new InetSocketAddress(options.host(), options.port()), 64);
-    // Slots + queue + a few for cheap requests (health, metrics, 429 answers).
-    this.executor = Executors.newFixedThreadPool(options.generationSlots() + options.maxQueue() + 4, r -> {
+    try {
+      this.http = HttpServer.create(new InetSocketAddress(options.host(), options.port()), BACKLOG);
+    } catch (IOException | RuntimeException e) {
+      watchdog.close();
+      throw e;
+    }
+    // Slots + queue (generations hold their thread) + threads for reading requests and cheap answers.
+    this.executor = Executors.newFixedThreadPool(options.generationSlots() + options.maxQueue() + CONNECTION_THREADS, r -> {
       Thread t = new Thread(r, "viscpm-http");
       t.setDaemon(true);
       return t;
     });
     http.setExecutor(executor);
     http.createContext("/", this::handle);
+    keepAlive = new Thread(this::keepAliveLoop, "viscpm-sse-keep-alive");
+    keepAlive.setDaemon(true);
+    keepAlive.start();
     http.start();
+  }
+
+  /** Threads serving connections (tests check that a flood of connections does not grow it). */
+  public int threadCount() {
+    return ((java.util.concurrent.ThreadPoolExecutor) executor).getPoolSize();
+  }
+
+  private void keepAliveLoop() {
+    long quiet = options.streamKeepAlive().toNanos();
+    long tick = Math.max(TimeUnit.MILLISECONDS.toNanos(10), Math.min(quiet / 4, TimeUnit.SECONDS.toNanos(1)));
+    while (!stopped) {
+      try {
+        TimeUnit.NANOSECONDS.sleep(tick);
+      } catch (InterruptedException e) {
+        continue;  // close() sets stopped first
+      }
+      long now = System.nanoTime();
+      for (SseStream s : streams) s.keepAlive(now, quiet);
+    }
   }
 
   /** The bound port (useful with port 0). */
@@ -121,6 +183,9 @@ public final class VisCpmServer implements AutoCloseable {
       }
     }
     http.stop(0);
+    stopped = true;
+    keepAlive.interrupt();
+    watchdog.close();
     executor.shutdown();
     try {
       executor.awaitTermination(60, TimeUnit.SECONDS);
@@ -137,72 +202,94 @@ public final class VisCpmServer implements AutoCloseable {
     long tokens;
   }
 
-  private void handle(HttpExchange exchange) {
+  private void handle(HttpExchange exchange) throws IOException {
     long start = System.nanoTime();
     Outcome outcome = new Outcome();
     metrics.requests.incrementAndGet();
     active.incrementAndGet();
-    try (exchange) {
+    Call call = null;
+    boolean clean = false;
+    try {
+      call = new Call(exchange, watchdog.newDeadline(), options, start);
       try {
         if (closing) throw new ApiError(503, "server_error", "shutting_down", null, "the server is shutting down");
         authorize(exchange);
-        route(exchange, outcome);
+        route(call, outcome);
       } catch (ApiError e) {
         outcome.status = e.status;
-        sendError(exchange, e);
+        sendError(call, e);
+      } catch (Call.Gone e) {
+        outcome.status = e.status;  // the client hung up or was too slow: nothing to answer
       } catch (CancelledException e) {
-        outcome.status = 499;  // the client went away; nothing to answer
+        outcome.status = 499;
       } catch (InvalidInputException | FormatException | NativeOutOfMemoryException e) {  // the request asked too much
         outcome.status = 400;
-        sendError(exchange, ApiError.badRequest(null, e.getMessage()));
+        sendError(call, ApiError.badRequest(null, e.getMessage()));
       } catch (VisCpmException e) {
         outcome.status = 500;
-        sendError(exchange, new ApiError(500, "server_error", e.code().name().toLowerCase(Locale.ROOT), null,
-            e.getMessage()));
+        sendError(call, new ApiError(500, "server_error", e.code().name().toLowerCase(Locale.ROOT), null, e.getMessage()));
       } catch (IOException e) {
-        outcome.status = 499;  // the connection broke while we wrote
-      } catch (Exception e) {  // a bug: answer it and keep serving
+        if (call.clientGone()) {
+          outcome.status = 499;  // the connection broke while we wrote
+        } else {
+          outcome.status = 500;
+          sendError(call, new ApiError(500, "server_error", "internal_error", null, String.valueOf(e)));
+        }
+      } catch (Throwable e) {  // a bug, or out of memory: answer it and keep serving
         outcome.status = 500;
-        sendError(exchange, new ApiError(500, "server_error", "internal_error", null, String.valueOf(e)));
+        sendError(call, new ApiError(500, "server_error", "internal_error", null, String.valueOf(e)));
+      }
+    } catch (Throwable e) {  // not even a Call: nothing to answer on
+      outcome.status = 500;
+    } finally {
+      try {
+        clean = call != null && call.finish();
+      } catch (Throwable ignored) {
+        // the connection is gone
+      }
+      active.decrementAndGet();
+      if (outcome.status >= 400) metrics.errors.incrementAndGet();
+      if (log != null) {
+        log.printf(Locale.ROOT, "%s %s %d %.1f ms%s%n", exchange.getRequestMethod(), exchange.getRequestURI().getRawPath(),
+            outcome.status, (System.nanoTime() - start) / 1e6, outcome.tokens > 0 ? " " + outcome.tokens + " tokens" : "");
       }
     }
-    active.decrementAndGet();
-    if (outcome.status >= 400) metrics.errors.incrementAndGet();
-    if (log != null) {
-      log.printf(Locale.ROOT, "%s %s %d %.1f ms%s%n", exchange.getRequestMethod(), exchange.getRequestURI().getPath(),
-          outcome.status, (System.nanoTime() - start) / 1e6, outcome.tokens > 0 ? " " + outcome.tokens + " tokens" : "");
-    }
+    // A broken connection: only an exception out of the handler makes the JDK drop it from its connection sets
+    // (closing the exchange closes the socket but keeps the connection object there for good).
+    if (!clean) throw new IOException("connection closed after " + outcome.status);
   }
 
-  private void route(HttpExchange exchange, Outcome outcome) throws Exception {
+  private void route(Call call, Outcome outcome) throws Exception {
+    HttpExchange exchange = call.exchange;
     String method = exchange.getRequestMethod();
     String path = exchange.getRequestURI().getPath();
+    if (path == null) path = "";
     switch (path) {
       case "/health" -> {
         requireMethod(method, "GET");
-        sendJson(exchange, 200, JSON.createObjectNode().put("status", "ok"));
+        call.sendJson(200, JSON.createObjectNode().put("status", "ok"));
       }
       case "/metrics" -> {
         requireMethod(method, "GET");
-        sendText(exchange, 200, "text/plain; version=0.0.4", metricsText());
+        call.send(200, "text/plain; version=0.0.4", metricsText());
       }
       case "/v1/models" -> {
         requireMethod(method, "GET");
-        sendJson(exchange, 200, modelsList());
+        call.sendJson(200, modelsList());
       }
       case "/v1/chat/completions" -> {
         requireMethod(method, "POST");
         if (chat == null) throw ApiError.notFound("model_not_found", "this server has no chat model (start it with --chat-model)");
-        ObjectNode body = readJson(exchange);
-        withSlot(() -> new ChatEndpoint(chat, metrics).handle(body, exchange, outcome));
+        ObjectNode body = readJson(call);
+        withSlot(() -> new ChatEndpoint(chat, metrics, streams).handle(body, call, outcome));
       }
       case "/v1/images/generations" -> {
         requireMethod(method, "POST");
         if (paint == null) throw ApiError.notFound("model_not_found", "this server has no paint model (start it with --paint-model)");
-        ObjectNode body = readJson(exchange);
-        withSlot(() -> new ImagesEndpoint(paint).handle(body, exchange, outcome));
+        ObjectNode body = readJson(call);
+        withSlot(() -> new ImagesEndpoint(paint).handle(body, call, outcome));
       }
-      default -> throw ApiError.notFound("unknown_url", "unknown path " + path);
+      default -> throw ApiError.notFound("unknown_url", "unknown path " + ChatEndpoint.clip(path));
     }
   }
 
@@ -249,30 +336,25 @@ public final class VisCpmServer implements AutoCloseable {
       throw new ApiError(405, "invalid_request_error", "method_not_allowed", null, "use " + expected);
   }
 
-  private ObjectNode readJson(HttpExchange exchange) throws ApiError, IOException {
-    String length = exchange.getRequestHeaders().getFirst("Content-Length");
-    if (length != null) {
-      try {
-        if (Long.parseLong(length.trim()) > options.maxBodyBytes()) throw tooLarge();
-      } catch (NumberFormatException e) {
-        throw ApiError.badRequest(null, "bad Content-Length header");
-      }
-    }
-    ByteArrayOutputStream buffer = new ByteArrayOutputStream();
-    try (InputStream in = exchange.getRequestBody()) {
-      byte[] chunk = new byte[64 << 10];
-      for (int n; (n = in.read(chunk)) > 0; ) {
-        if (buffer.size() + (long) n > options.maxBodyBytes()) throw tooLarge();
-        buffer.write(chunk, 0, n);
-      }
-    }
+  private ObjectNode readJson(Call call) throws ApiError, Call.Gone {
+    byte[] body = call.readBody(options.maxBodyBytes(), tooLarge());
     try {
-      var node = JSON.readTree(buffer.toByteArray());
-      if (node == null || !node.isObject()) throw ApiError.badRequest(null, "the request body must be a JSON object");
+      var node = JSON.readTree(body);
+      if (node == null || !node.isObject())
+        throw ApiError.badRequest(null, "the request body must be a JSON object" + contentTypeHint(call));
       return (ObjectNode) node;
     } catch (JsonProcessingException e) {
-      throw ApiError.badRequest(null, "the request body is not valid JSON: " + e.getOriginalMessage());
+      throw ApiError.badRequest(null, "the request body is not valid JSON: " + e.getOriginalMessage() + contentTypeHint(call));
+    } catch (IOException e) {
+      throw ApiError.badRequest(null, "the request body is not valid JSON: " + e.getMessage());
     }
+  }
+
+  /** Any Content-Type is read as JSON (clients often leave it out); a wrong one is named when that fails. */
+  private static String contentTypeHint(Call call) {
+    String type = call.exchange.getRequestHeaders().getFirst("Content-Type");
+    if (type == null || type.toLowerCase(Locale.ROOT).startsWith("application/json")) return "";
+    return " (Content-Type was '" + ChatEndpoint.clip(type) + "'; send application/json)";
   }
 
   private ApiError tooLarge() {
@@ -303,30 +385,22 @@ public final class VisCpmServer implements AutoCloseable {
 
   // --- responses ---------------------------------------------------------------------------
 
-  static void sendJson(HttpExchange exchange, int status, Object body) throws IOException {
-    sendText(exchange, status, "application/json", JSON.writeValueAsString(body));
-  }
-
-  static void sendText(HttpExchange exchange, int status, String contentType, String text) throws IOException {
-    byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
-    exchange.getResponseHeaders().set("Content-Type", contentType);
-    exchange.sendResponseHeaders(status, bytes.length);
-    try (OutputStream out = exchange.getResponseBody()) {
-      out.write(bytes);
-    }
-  }
-
-  private static void sendError(HttpExchange exchange, ApiError e) {
+  private static void sendError(Call call, ApiError e) {
+    if (call.clientGone()) return;  // nobody listens
     ObjectNode root = JSON.createObjectNode();
     ObjectNode error = root.putObject("error");
     error.put("message", e.getMessage()).put("type", e.type);
     if (e.param == null) error.putNull("param"); else error.put("param", e.param);
     if (e.code == null) error.putNull("code"); else error.put("code", e.code);
     try {
-      if (e.status == 401) exchange.getResponseHeaders().set("WWW-Authenticate", "Bearer");
-      sendJson(exchange, e.status, root);
+      if (call.headersSent()) {
+        call.streamError(JSON.writeValueAsString(root));  // a failure mid-stream: an error event ends it
+        return;
+      }
+      if (e.status == 401) call.exchange.getResponseHeaders().set("WWW-Authenticate", "Bearer");
+      call.sendJson(e.status, root);
     } catch (IOException | RuntimeException ignored) {
-      // Headers already sent (a failure mid-stream) or the client is gone: nothing to add.
+      // the client is gone: nothing to add
     }
   }
 }
