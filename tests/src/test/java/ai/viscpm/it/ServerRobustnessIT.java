@@ -84,7 +84,7 @@ class ServerRobustnessIT {
     server = VisCpmServer.start(chat, paint, options(SLOTS, QUEUE), null);
     fuzz = new HttpFuzz(11, BODY_LIMIT, paint.sizeMultiple());
     try (ChatSession s = chat.newSession(fuzz.png)) {
-      expectedAnswer = s.ask("What is in the picture?", GenerationConfig.builder().maxLength(6).build(), null).text();
+      expectedAnswer = s.ask("What is in the picture?", GenerationConfig.builder().maxTokens(6).build(), null).text();
     }
   }
 
@@ -524,7 +524,7 @@ class ServerRobustnessIT {
         .withTimeouts(REQUEST_TIMEOUT, WRITE_TIMEOUT, Duration.ofMillis(1)), null)) {
       String expected;
       try (ChatSession s = chat.newSession(fuzz.png)) {
-        expected = s.ask("What is in the picture?", GenerationConfig.builder().maxLength(512).build(), null).text();
+        expected = s.ask("What is in the picture?", GenerationConfig.builder().maxTokens(512).build(), null).text();
       }
       String raw = raw(chatty, HttpFuzz.post("/v1/chat/completions", validChat(true).replace("\"max_tokens\":6",
           "\"max_tokens\":512"))).text();
