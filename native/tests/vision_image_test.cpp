@@ -234,6 +234,43 @@ TEST(VisionImage, RefusesDecompressionBombsFromTheHeader) {
   EXPECT_NO_THROW(Image::decode(png));
 }
 
+// Found by the fuzz harness: the header probe must read the frame the decoder reads. A
+// stuffed "FF 00" between segments is garbage to libjpeg (skipped with a warning); read as
+// a marker with a length it made the probe jump over the real frame header to a decoy, so
+// a 1 KB file declaring 14412x22096 made OpenCV allocate 955 MB.
+TEST(VisionImage, JpegProbeReadsTheFrameTheDecoderReads) {
+  const auto rgb = test_rgb(17, 11);
+  std::vector<uint8_t> real = encode_image(packed_view(rgb, 17, 11), ImageFormat::kJpeg, 90);
+  size_t sof = 0;
+  for (size_t i = 2; i + 9 < real.size(); ++i)
+    if (real[i] == 0xFF && real[i + 1] == 0xC0) {
+      sof = i;
+      break;
+    }
+  ASSERT_GT(sof, 0u);
+  real[sof + 5] = 0;  // the real frame: 100x100 = 10000 pixels, over the limit below
+  real[sof + 6] = 100;
+  real[sof + 7] = 0;
+  real[sof + 8] = 100;
+  const std::vector<uint8_t> decoy = {0xFF, 0xC0, 0x00, 0x11, 0x08, 0x00, 0x0B, 0x00, 0x11, 0x03, 0x01, 0x22,
+                                      0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01, 0xFF, 0xD9};  // 17x11
+  std::vector<uint8_t> bytes = {0xFF, 0xD8, 0xFF, 0x00};
+  const size_t skip = 2 + (real.size() - 2) + 1;  // from the "length" bytes to the decoy
+  ASSERT_LT(skip, 0xFF00u);
+  ASSERT_NE(skip & 0xFF, 0xFFu);
+  bytes.push_back(static_cast<uint8_t>(skip >> 8));
+  bytes.push_back(static_cast<uint8_t>(skip & 0xFF));
+  bytes.insert(bytes.end(), real.begin() + 2, real.end());
+  bytes.push_back(0x00);
+  bytes.insert(bytes.end(), decoy.begin(), decoy.end());
+  const ImageInfo info = probe_image(bytes.data(), bytes.size());
+  EXPECT_EQ(info.width, 100);
+  EXPECT_EQ(info.height, 100);
+  DecodeOptions tight;
+  tight.max_pixels = 1000;
+  expect_invalid(bytes, "over the limit", tight);
+}
+
 TEST(VisionImage, WrapValidatesTheBuffer) {
   std::vector<uint8_t> buffer(10 * 4 * 3);
   EXPECT_THROW(Image::wrap(nullptr, 100, 2, 2, 6, PixelFormat::kRGB), InvalidArgument);

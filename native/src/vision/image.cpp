@@ -78,6 +78,9 @@ JpegScan scan_jpeg(const uint8_t* b, size_t size, bool to_end) {
       scan.complete = true;
       return scan;
     }
+    // FF 00 is no marker (a stuffed zero): libjpeg skips it as garbage, and so must this walk,
+    // or a length read after it could jump over the frame header libjpeg will use.
+    if (marker == 0x00) continue;
     if (marker == 0x01 || marker == 0xD8 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // no payload
     if (size - pos < 2) return scan;
     const size_t length = be16(b + pos);

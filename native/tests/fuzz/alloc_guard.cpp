@@ -22,6 +22,13 @@ std::atomic<size_t> g_limit{0};  // 0: disarmed
 std::atomic<size_t> g_refused{0};
 std::atomic<bool> g_seen{false};  // some allocation went through the interposer
 
+}  // namespace
+
+// Under AddressSanitizer the sanitizer owns malloc: no interposition (the guard reports
+// itself inactive; use ASan's own allocation_size_too_big / -malloc_limit_mb instead).
+#ifndef VISCPM_FUZZ_NO_INTERPOSE
+namespace {
+
 bool refuse(size_t size) {
   g_seen.store(true, std::memory_order_relaxed);
   size_t limit = g_limit.load(std::memory_order_relaxed);
@@ -86,6 +93,8 @@ VISCPM_INTERPOSE void* memalign(size_t alignment, size_t size) {
   }
   return __libc_memalign(alignment, size);
 }
+
+#endif  // VISCPM_FUZZ_NO_INTERPOSE
 
 namespace viscpm::fuzz {
 

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -26,7 +27,7 @@ std::string normalise(const viscpm::Error& e) {
   char quote = 0;
   size_t quoted = 0;  // length of the quoted span so far
   bool in_number = false;
-  for (size_t i = 0; i < message.size() && out.size() < 96; ++i) {
+  for (size_t i = 0; i < message.size() && out.size() < 80; ++i) {
     char c = message[i];
     if (quote) {  // a quoted name ends at its quote followed by punctuation or the end
       if (++quoted > 48) break;  // a mangled name with quotes inside: the rest is noise
@@ -42,24 +43,52 @@ std::string normalise(const viscpm::Error& e) {
       while (i + 1 < message.size() && message[i + 1] != ' ' && message[i + 1] != ':') ++i;
       continue;
     }
-    if (c == '(') {  // parenthesised details: byte offsets, hex dumps, file sizes
-      while (i + 1 < message.size() && message[i + 1] != ')') ++i;
-      ++i;
+    if (c == '(') {  // parenthesised details: byte offsets, hex dumps, file sizes, parser messages
+      size_t close = message.rfind(')');
+      i = close > i ? close : message.size();
       out += "()";
       continue;
     }
-    if (c >= '0' && c <= '9') {
-      if (!in_number) out += '#';
+    // Numbers, with their sign, fraction and exponent; a list of them is one '#'.
+    const bool digit = c >= '0' && c <= '9';
+    if (digit || (in_number && (c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'))) {
+      if (!in_number) {
+        if (!out.empty() && out.back() == '-') out.pop_back();
+        if (out.size() >= 2 && out.compare(out.size() - 2, 2, "#,") == 0) out.pop_back();
+        else out += '#';
+      }
       in_number = true;
       continue;
     }
     in_number = false;
-    if (c == '\'' || c == '`' || c == '"') {
+    if (c == '|') c = '/';  // '|' separates the steps of an outcome
+    if (c == '<') {  // a special token spelled by the user: <ans_1>, <foo>
+      size_t close = message.find('>', i + 2);  // "<>x>" is one token too
+      if (close == std::string::npos || close - i > 64) break;
+      out += "<>";
+      i = close;
+      continue;
+    }
+    if (c == '`') {  // user text in backticks (tokenizer messages): may hold anything, even backticks
+      size_t last = message.rfind('`');
+      out += "``";
+      if (last <= i) break;  // what() ends at a NUL inside the text: the rest is lost anyway
+      i = last;
+      continue;
+    }
+    if (c == '\'' || c == '"') {
       quote = c;
       quoted = 0;
     }
     out += c;
   }
+  // The first words say which check refused the input; later ones tend to quote it.
+  size_t words = 0;
+  for (size_t k = 0; k < out.size(); ++k)
+    if (out[k] == ' ' && ++words == 8) {
+      out.resize(k);
+      break;
+    }
   return out;
 }
 
@@ -68,7 +97,9 @@ std::string normalise(const viscpm::Error& e) {
 void reset_outcome() { g_outcome.clear(); }
 void note_ok() { g_outcome += "ok|"; }
 void note_error(const viscpm::Error& e) {
-  g_outcome += g_verbose ? std::string(error_code_name(e.code())) + ": " + e.what() : normalise(e);
+  std::string text = g_verbose ? std::string(error_code_name(e.code())) + ": " + e.what() : normalise(e);
+  std::replace(text.begin(), text.end(), '|', '/');  // '|' separates the steps
+  g_outcome += text;
   g_outcome += '|';
 }
 const std::string& outcome() { return g_outcome; }

@@ -11,6 +11,7 @@
 #include <ATen/Parallel.h>
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <unordered_set>
 #include <sstream>
 #include <thread>
 #include <typeinfo>
@@ -60,8 +62,8 @@ struct Options {
   std::vector<std::string> replay;
   std::string write_corpus;
   bool list = false;
-  bool target_stderr = false;
-  bool print_outcomes = false;  // each new outcome signature, as it is found (tuning aid)  // let the libraries' own stderr chatter through (libpng, libjpeg)
+  bool target_stderr = false;   // let the libraries' own stderr chatter through (libpng, libjpeg)
+  bool print_outcomes = false;  // each new outcome feature, as it is found (tuning aid)
 };
 
 [[noreturn]] void usage(const std::string& problem) {
@@ -324,8 +326,7 @@ RunResult run_one(const Target& target, const Bytes& input, const Options& o) {
   alloc_guard_disarm();
   if (g_devnull >= 0) ::dup2(g_stderr, 2);
   if (size_t refused = alloc_guard_refused()) {
-    std::string first = r.what.empty() ? std::string("the input was then ") + (outcome().find("ok|") != std::string::npos ? "accepted" : "refused")
-                                       : "then: " + r.what;
+    std::string first = r.what.empty() ? "the steps then said: " + outcome() : "then: " + r.what;
     r = {Verdict::kFinding, "alloc",
          "an allocation of " + std::to_string(refused) + " bytes (over --max-alloc-mb " +
              std::to_string(o.max_alloc_mb) + ") was requested; " + first};
@@ -348,7 +349,7 @@ struct Stats {
   std::string name;
   uint64_t inputs = 0, accepted = 0, findings = 0;
   std::map<std::string, uint64_t> by_kind;
-  size_t seeds = 0, corpus = 0, outcomes = 0;
+  size_t seeds = 0, corpus = 0, features = 0;
   double corpus_growth_mib = 0;  // corpus bytes added after warm-up
   double seconds = 0, init_seconds = 0;
   double rss_start = 0, rss_warm = 0, rss_end = 0;
@@ -373,7 +374,12 @@ Stats fuzz_target(const Target& t, const Context& context, const Options& o) {
   Mutator m(target_seed(o.seed, t.name));
   m.set_corpus(&corpus);
   m.set_dictionary(&dictionary);
-  std::set<std::string> outcomes;
+  // Outcome features: (step number, normalised message) hashes. An input that shows one never
+  // seen joins the corpus. Bounded and reserved up front, so the driver's own memory stays
+  // flat however many distinct messages the mutants produce.
+  constexpr size_t kMaxFeatures = 100'000;
+  std::unordered_set<uint64_t> features;
+  features.reserve(kMaxFeatures);
   std::set<std::string> saved;  // one saved input per distinct finding message
   const double warm_fraction = 0.1;
   // The corpus keeps interesting inputs (archives of up to a few hundred kB): its growth is
@@ -422,8 +428,22 @@ Stats fuzz_target(const Target& t, const Context& context, const Options& o) {
       continue;
     }
     if (outcome().find("ok|") != std::string::npos) ++s.accepted;
-    bool fresh = outcomes.insert(outcome()).second;
-    if (fresh && o.print_outcomes) ::dprintf(g_stderr, "[outcome] %s %s\n", t.name, outcome().c_str());
+    bool fresh = false;
+    {
+      const std::string& steps = outcome();
+      uint64_t step = 0;
+      for (size_t begin = 0, end; begin < steps.size(); begin = end + 1, ++step) {
+        end = steps.find('|', begin);
+        if (end == std::string::npos) end = steps.size();
+        uint64_t h = fnv1a(reinterpret_cast<const uint8_t*>(steps.data() + begin), end - begin) ^ (step * 0x9e3779b97f4a7c15ull);
+        if (features.size() < kMaxFeatures && features.insert(h).second) {
+          fresh = true;
+          if (o.print_outcomes) ::dprintf(g_stderr, "[feature] %s step %llu: %.*s\n", t.name,
+                                          static_cast<unsigned long long>(step), static_cast<int>(end - begin),
+                                          steps.data() + begin);
+        }
+      }
+    }
     if (fresh && i >= s.seeds) {  // a new outcome: keep the input
       if (corpus.size() < o.corpus_cap) corpus.push_back(input);
       else corpus[s.seeds + m.below(corpus.size() - s.seeds)] = input;
@@ -431,9 +451,9 @@ Stats fuzz_target(const Target& t, const Context& context, const Options& o) {
     if (now - last_report >= 60) {  // progress on long runs
       last_report = now;
       if (now > 0)
-        std::fprintf(stderr, "[fuzz] %s: %llu inputs, %.0f s, %.0f exec/s, RSS %.1f MiB, corpus %zu, outcomes %zu\n",
+        std::fprintf(stderr, "[fuzz] %s: %llu inputs, %.0f s, %.0f exec/s, RSS %.1f MiB, corpus %zu, features %zu\n",
                      t.name, static_cast<unsigned long long>(s.inputs), now, s.inputs / now, rss_mib(), corpus.size(),
-                     outcomes.size());
+                     features.size());
     }
   }
   s.seconds = elapsed();
@@ -443,7 +463,7 @@ Stats fuzz_target(const Target& t, const Context& context, const Options& o) {
     corpus_mib_warm = corpus_mib(corpus);
   }
   s.corpus = corpus.size();
-  s.outcomes = outcomes.size();
+  s.features = features.size();
   s.corpus_growth_mib = corpus_mib(corpus) - corpus_mib_warm;
   s.rss_flat = s.rss_end - s.rss_warm - s.corpus_growth_mib <= double(o.rss_growth_mb);
   return s;
@@ -451,11 +471,11 @@ Stats fuzz_target(const Target& t, const Context& context, const Options& o) {
 
 void print_stats(const Stats& s, const Options& o) {
   std::printf(
-      "[fuzz] %-16s %9llu inputs %7.1f s %8.0f exec/s | accepted %llu, seeds %zu, corpus %zu, outcomes %zu | "
+      "[fuzz] %-16s %9llu inputs %7.1f s %8.0f exec/s | accepted %llu, seeds %zu, corpus %zu, features %zu | "
       "findings %llu (exception %llu, oracle %llu, alloc %llu) | RSS MiB start %.1f warm %.1f end %.1f (%+.1f after "
       "warm-up, %.1f of it corpus; bound %llu: %s) | init %.1f s\n",
       s.name.c_str(), static_cast<unsigned long long>(s.inputs), s.seconds, s.seconds > 0 ? s.inputs / s.seconds : 0.0,
-      static_cast<unsigned long long>(s.accepted), s.seeds, s.corpus, s.outcomes,
+      static_cast<unsigned long long>(s.accepted), s.seeds, s.corpus, s.features,
       static_cast<unsigned long long>(s.findings), static_cast<unsigned long long>(s.by_kind.count("exception") ? s.by_kind.at("exception") : 0),
       static_cast<unsigned long long>(s.by_kind.count("oracle") ? s.by_kind.at("oracle") : 0),
       static_cast<unsigned long long>(s.by_kind.count("alloc") ? s.by_kind.at("alloc") : 0), s.rss_start, s.rss_warm,
@@ -543,6 +563,10 @@ int main_impl(int argc, char** argv) {
                 context.fixtures.c_str());
     return kExitSkip;
   }
+  // Large blocks always mapped and unmapped (no dynamic mmap threshold, heap trimmed): RSS
+  // then follows live memory, so a leak shows and the allocator's retention does not.
+  ::mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 4 << 20);
   // One core: the long run shares the machine; LibTorch and OpenCV stay single-threaded.
   at::set_num_threads(1);
   at::set_num_interop_threads(1);
