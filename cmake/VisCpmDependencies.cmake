@@ -130,6 +130,22 @@ else()
   message(FATAL_ERROR "Unknown VISCPM_TORCH_PROVIDER '${VISCPM_TORCH_PROVIDER}'")
 endif()
 
+# at::parallel_for is an inline template that runs its body serially unless the calling code
+# is compiled with OpenMP: our own kernels (small-batch GEMM, pooled BLAS, preprocessing, CRC)
+# need -fopenmp to use LibTorch's thread pool at all. They must link the OpenMP runtime
+# LibTorch itself loads (bytedeco: libgomp.so.1 beside it; PyTorch wheels: a renamed
+# libgomp-<hash>.so.1), never a second one: two runtimes would be two pools on the same cores.
+file(GLOB _viscpm_gomp "${VISCPM_TORCH_LIB_DIR}/libgomp.so.1" "${VISCPM_TORCH_LIB_DIR}/libgomp-*.so*")
+if(_viscpm_gomp)
+  list(GET _viscpm_gomp 0 _viscpm_gomp)
+  target_compile_options(viscpm_torch INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-fopenmp>)
+  target_link_libraries(viscpm_torch INTERFACE "${_viscpm_gomp}")
+else()
+  find_package(OpenMP REQUIRED COMPONENTS CXX)  # LibTorch linked against the system's runtime
+  target_link_libraries(viscpm_torch INTERFACE OpenMP::OpenMP_CXX)
+endif()
+message(STATUS "VisCPM: OpenMP runtime ${_viscpm_gomp}")
+
 find_package(nlohmann_json 3 REQUIRED)
 
 # ---------------------------------------------------------------------------------------

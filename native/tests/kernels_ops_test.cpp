@@ -14,12 +14,20 @@
 #include <ATen/ops/where.h>
 #include <ATen/ops/zeros_like.h>
 
+#include <ATen/Parallel.h>
+#include <ATen/ops/linear.h>
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <limits>
 #include <random>
+#include <vector>
 
+#include "common/runtime.h"
 #include "kernels/ops.h"
+#include "kernels/cpu/pooled_blas.h"
+#include <c10/core/InferenceMode.h>
+#include <stdexcept>
 
 namespace viscpm::kernels {
 namespace {
@@ -48,12 +56,89 @@ TEST_F(KernelsOps, LinearMatchesMatmulForFewAndManyRowsWithAndWithoutBias) {
     const int64_t rows = trial < 3 ? size(1, 8) : size(9, 40), k = size(1, 300), n = size(1, 200);
     const at::Tensor x = randn({rows, k}), w = randn({n, k}), b = randn({n});
     const at::Tensor expected = at::matmul(x.to(at::kDouble), w.to(at::kDouble).t());
-    expect_close(linear(x, w), expected, 1e-4, 1e-5);
-    expect_close(linear(x, w, b), expected + b.to(at::kDouble), 1e-4, 1e-5);
+    expect_close(kernels::linear(x, w), expected, 1e-4, 1e-5);
+    expect_close(kernels::linear(x, w, b), expected + b.to(at::kDouble), 1e-4, 1e-5);
   }
   // fp16 weights (the decode path of half models): fp32 accumulation, one rounding.
   const at::Tensor x = randn({3, 257}, at::kHalf), w = randn({65, 257}, at::kHalf);
-  expect_close(linear(x, w), at::matmul(x.to(at::kDouble), w.to(at::kDouble).t()), 0.1, 1e-2);
+  expect_close(kernels::linear(x, w), at::matmul(x.to(at::kDouble), w.to(at::kDouble).t()), 0.1, 1e-2);
+}
+
+// The products and attentions big enough to be cut into row blocks over the thread pool
+// (kernels/cpu/pooled_blas) give the same bits at 1 and at 3 threads, and the linear layer the
+// same bits as at::linear. (at::set_num_threads directly: more threads than cores still splits.)
+TEST_F(KernelsOps, ResultsDoNotDependOnTheThreadCount) {
+  const int saved = at::get_num_threads();
+  const at::Tensor x2 = randn({301, 200}), x3 = randn({2, 151, 200}), w = randn({150, 200}), b = randn({150});
+  const at::Tensor xc = randn({40, 300}), wc = randn({1024, 300}), bc = randn({1024});  // column blocks
+  const at::Tensor sq = randn({3, 300, 32}), sk = randn({3, 77, 32}), sv = randn({3, 77, 32});
+  const at::Tensor cq = randn({2, 4, 150, 32}), ck = randn({2, 4, 160, 32}), cv = randn({2, 4, 160, 32});
+  const at::Tensor cbias = randn({2, 4, 150, 160});
+  at::Tensor cblocked = at::rand({2, 1, 150, 160}, gen) < 0.3;
+  cblocked.select(2, 7).fill_(true);
+  const CpmBeeMask cmask{cbias, cblocked, true};
+  AttentionMath math;
+  math.scale = 0.125;
+  AttentionSettings reference;
+  reference.kernel = AttentionKernel::kReference;
+  AttentionSettings sliced = reference;
+  sliced.max_score_bytes = 300 * 77 * 4;  // one head per slice
+  auto run_all = [&] {
+    return std::vector<at::Tensor>{kernels::linear(x2, w), kernels::linear(x2, w, b), kernels::linear(x3, w, b), kernels::linear(x3, w),
+                                   kernels::linear(xc, wc, bc), kernels::linear(xc, wc),
+                                   sdp_attention(sq, sk, sv, math, reference), sdp_attention(sq, sk, sv, math, sliced),
+                                   cpmbee_attention_prefill(cq, ck, cv, cmask, 5.0), beit3_attention(sq, sk, sv)};
+  };
+  at::set_num_threads(1);
+  const auto one = run_all();
+  const at::Tensor libc = at::linear(xc, wc, bc), libcn = at::linear(xc, wc);
+  const at::Tensor lib2 = at::linear(x2, w, b), lib3 = at::linear(x3, w, b), lib2n = at::linear(x2, w);
+  at::set_num_threads(3);
+  const auto three = run_all();
+  at::set_num_threads(saved);
+  for (size_t i = 0; i < one.size(); ++i) EXPECT_TRUE(at::equal(one[i], three[i])) << "output " << i;
+  EXPECT_TRUE(at::equal(three[1], lib2));
+  EXPECT_TRUE(at::equal(three[2], lib3));
+  EXPECT_TRUE(at::equal(three[0], lib2n));
+  EXPECT_TRUE(at::equal(three[4], libc));
+  EXPECT_TRUE(at::equal(three[5], libcn));
+  EXPECT_TRUE(at::equal(one[6], one[7]));  // slicing changes nothing either
+}
+
+// An error in one block (here: thrown on a pool thread) reaches the caller as itself, and
+// the blocks run in the caller's inference mode.
+TEST_F(KernelsOps, RowBlocksRethrowAndKeepInferenceMode) {
+  const int saved = at::get_num_threads();
+  at::set_num_threads(2);
+  c10::InferenceMode inference;
+  const at::Tensor x = randn({400, 300}), w = randn({200, 300});
+  EXPECT_TRUE(kernels::linear(x, w).is_inference());
+  EXPECT_THROW(cpu::for_each_row_block(1, 64, int64_t{1} << 20, 64, true,
+                                       [](int64_t, int64_t, int64_t r0, int64_t) {
+                                         if (r0 > 0) throw std::invalid_argument("second block");
+                                       }),
+               std::invalid_argument);
+  at::set_num_threads(saved);
+}
+
+// One thread pool: whatever thread count is set, OpenBLAS (when it is LibTorch's BLAS) stays on one thread.
+TEST(KernelsRuntime, BlasLibraryStaysOnOneThread) {
+  void* handle = ::dlopen("libopenblas.so.0", RTLD_LAZY | RTLD_NOLOAD);
+  if (handle == nullptr) GTEST_SKIP() << "LibTorch's BLAS is not OpenBLAS in this build";
+  auto get = reinterpret_cast<int (*)()>(::dlsym(handle, "openblas_get_num_threads"));
+  ASSERT_NE(get, nullptr);
+  EXPECT_EQ(get(), 1) << "pinned when the library loaded";
+  const int saved = runtime::num_threads();
+  runtime::set_num_threads(runtime::hardware_threads());
+  EXPECT_EQ(get(), 1);
+  // Code that sets LibTorch's threads directly also sets OpenBLAS's (bytedeco build); the
+  // next pooled product puts it back before the pool's threads call BLAS.
+  at::set_num_threads(2);
+  const at::Tensor x = at::randn({512, 256}), w = at::randn({256, 256});
+  kernels::linear(x, w);
+  EXPECT_EQ(get(), 1);
+  runtime::set_num_threads(saved);
+  ::dlclose(handle);
 }
 
 TEST_F(KernelsOps, RmsNormAndScaledResidual) {

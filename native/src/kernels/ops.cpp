@@ -6,12 +6,13 @@
 #include <ATen/ops/linear.h>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/pooled_blas.h"
 #include "kernels/cpu/small_batch_gemm.h"
 
 namespace viscpm::kernels {
 
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  if (bias.defined()) return at::linear(x, weight, bias);
+  if (bias.defined()) return cpu::pooled_linear(x, weight, bias);
   return cpu::small_batch_linear(x, weight);
 }
 

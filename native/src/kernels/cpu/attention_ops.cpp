@@ -8,6 +8,8 @@
 
 #include <algorithm>
 
+#include "kernels/cpu/pooled_blas.h"
+
 namespace viscpm::kernels {
 
 AttentionSettings AttentionSettings::resolved_for(const at::Device& device) const {
@@ -58,14 +60,30 @@ at::Tensor sdp_attention(const at::Tensor& q, const at::Tensor& k, const at::Ten
     return out.squeeze(0).to(dtype);
   }
   const int64_t batch_heads = q.size(0), n = q.size(1), m = k.size(1);
-  const int64_t score_bytes = n * m * int64_t{4};
-  const int64_t slice = std::max<int64_t>(1, settings.max_score_bytes / std::max<int64_t>(score_bytes, 1));
-  if (slice >= batch_heads) return reference_slice(q, k, v, math);
+  const int64_t head_score_bytes = std::max<int64_t>(1, n * m * int64_t{4});
+  // One slice's score matrices stay under max_score_bytes: whole heads while one head fits,
+  // blocks of query rows of one head beyond that (each row's softmax is its own).
+  const int64_t heads_per_slice = std::max<int64_t>(1, settings.max_score_bytes / head_score_bytes);
+  const int64_t rows_per_slice =
+      head_score_bytes > settings.max_score_bytes ? std::max<int64_t>(1, settings.max_score_bytes / (m * 4)) : n;
+  const int64_t flops_per_row = 2 * m * (q.size(2) + v.size(2));
+  const bool pooled = blas_work_is_pooled(q) && batch_heads * n * flops_per_row >= (int64_t{4} << 20);
+  auto slice = [&](int64_t b0, int64_t b1, int64_t r0, int64_t r1) {
+    return reference_slice(q.narrow(0, b0, b1 - b0).narrow(1, r0, r1 - r0), k.narrow(0, b0, b1 - b0),
+                           v.narrow(0, b0, b1 - b0), math);
+  };
+  if (!pooled && heads_per_slice >= batch_heads && rows_per_slice >= n) return reference_slice(q, k, v, math);
   at::Tensor out = at::empty({batch_heads, n, v.size(2)}, q.options());
-  for (int64_t start = 0; start < batch_heads; start += slice) {
-    const int64_t len = std::min(slice, batch_heads - start);
-    out.narrow(0, start, len).copy_(
-        reference_slice(q.narrow(0, start, len), k.narrow(0, start, len), v.narrow(0, start, len), math));
+  auto write = [&](int64_t b0, int64_t b1, int64_t r0, int64_t r1) {
+    out.narrow(0, b0, b1 - b0).narrow(1, r0, r1 - r0).copy_(slice(b0, b1, r0, r1));
+  };
+  if (pooled) {
+    // Heads (then query rows, when there are fewer heads than threads) over the pool.
+    for_each_row_block(batch_heads, n, flops_per_row, rows_per_slice, true, write);
+  } else {
+    for (int64_t b0 = 0; b0 < batch_heads; b0 += heads_per_slice)
+      for (int64_t r0 = 0; r0 < n; r0 += rows_per_slice)
+        write(b0, std::min(batch_heads, b0 + heads_per_slice), r0, std::min(n, r0 + rows_per_slice));
   }
   return out;
 }

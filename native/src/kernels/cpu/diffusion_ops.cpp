@@ -6,6 +6,8 @@
 #include <ATen/ops/linear.h>
 #include <ATen/ops/silu.h>
 
+#include "kernels/cpu/pooled_blas.h"
+
 namespace viscpm::kernels::cpu {
 
 at::Tensor group_norm(const at::Tensor& x, int64_t groups, const at::Tensor& weight, const at::Tensor& bias,
@@ -15,7 +17,7 @@ at::Tensor group_norm(const at::Tensor& x, int64_t groups, const at::Tensor& wei
 }
 
 at::Tensor geglu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  auto halves = at::linear(x, weight, bias).chunk(2, -1);
+  auto halves = pooled_linear(x, weight, bias).chunk(2, -1);
   return halves[0] * at::gelu(halves[1]);
 }
 

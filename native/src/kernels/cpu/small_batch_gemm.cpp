@@ -5,6 +5,8 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/linear.h>
 
+#include "kernels/cpu/pooled_blas.h"
+
 #include <atomic>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -94,7 +96,7 @@ at::Tensor small_batch_linear(const at::Tensor& x, const at::Tensor& weight) {
                         rows >= 1 && rows <= kSmallBatchMaxRows && x.scalar_type() == dtype &&
                         weight.is_contiguous() && x.size(-1) == K &&
                         (dtype == at::kFloat || dtype == at::kHalf);
-  if (!eligible) return at::linear(x, weight);
+  if (!eligible) return pooled_linear(x, weight);
 #if VISCPM_SMALL_GEMM_X86
   at::Tensor xf = x.reshape({rows, K}).to(at::kFloat).contiguous();
   auto out_sizes = x.sizes().vec();
@@ -108,7 +110,7 @@ at::Tensor small_batch_linear(const at::Tensor& x, const at::Tensor& weight) {
   }
   return out;
 #else
-  return at::linear(x, weight);
+  return pooled_linear(x, weight);
 #endif
 }
 

@@ -7,7 +7,7 @@
 // (fp32 and fp16 weights; cpmbee.md §2: fp32 accumulation, one rounding of the result)
 // and splits output features across the intra-op threads. It needs AVX+FMA+F16C at run
 // time; everything else (bf16, where oneDNN's GEMM is as fast; other devices; more rows;
-// non-contiguous weights; older CPUs) goes to at::linear.
+// non-contiguous weights; older CPUs) goes to pooled_linear (at::linear's arithmetic).
 #pragma once
 
 #include <ATen/core/Tensor.h>
