@@ -14,6 +14,7 @@
 #include <fstream>
 #include <string>
 
+#include "common/runtime.h"
 #include "cpmbee/model.h"
 #include "pipelines/chat/chat_model.h"
 #include "testkit/demo/demo_chat.h"
@@ -45,7 +46,7 @@ int main(int argc, char** argv) {
     if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
     else if (a == "--max-length" && i + 1 < argc) max_length = std::stoi(argv[++i]);
   }
-  if (threads > 0) at::set_num_threads(threads);
+  if (threads > 0) viscpm::runtime::set_num_threads(threads);  // every pool, as the library sets them
   c10::InferenceMode guard;
 
   auto t = Clock::now();

@@ -10,6 +10,7 @@
 //
 // usage: cpmbee_decode_bench [--fixtures DIR] [--steps N] [--warmup N] [--prompt N]
 //                            [--beams N] [--threads N] [--only tiny|mid] [--dtype fp32|bf16|fp16]
+#include "common/runtime.h"
 #include "cpmbee/model.h"
 #include "testkit/reference/cpmbee_reference.h"
 #include "kernels/cpu/small_batch_gemm.h"
@@ -207,7 +208,7 @@ int main(int argc, char** argv) {
     else if (k == "--dtype") o.dtype = v == "bf16" ? at::kBFloat16 : (v == "fp16" ? at::kHalf : at::kFloat);
     else { std::fprintf(stderr, "unknown option %s\n", k.c_str()); return 2; }
   }
-  if (o.threads > 0) at::set_num_threads(o.threads);
+  if (o.threads > 0) viscpm::runtime::set_num_threads(o.threads);  // every pool, as the library sets them
   std::printf("torch threads: %d\n", at::get_num_threads());
   if (o.only.empty() || o.only == "tiny") {
     const auto dir = std::filesystem::path(o.fixtures) / "models/chat";

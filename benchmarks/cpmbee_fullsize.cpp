@@ -5,6 +5,7 @@
 // the peak resident set size (getrusage).
 //
 // usage: cpmbee_fullsize [config.json] [--prompt N] [--steps N] [--beams N] [--threads N]
+#include "common/runtime.h"
 #include "cpmbee/model.h"
 #include "kernels/cpu/small_batch_gemm.h"
 
@@ -52,7 +53,7 @@ int main(int argc, char** argv) {
     else if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
     else config_path = a;
   }
-  if (threads > 0) at::set_num_threads(threads);
+  if (threads > 0) viscpm::runtime::set_num_threads(threads);  // every pool, as the library sets them
   const CpmBeeConfig config = config_path.empty() ? CpmBeeConfig::cpm_bee_10b() : CpmBeeConfig::load(config_path);
   std::printf("config: L=%lld D=%lld H=%lldx%lld F=%lld V=%lld, %.3f B parameters, bf16 (%.2f GiB)\n",
               (long long)config.num_layers, (long long)config.dim_model, (long long)config.num_heads,

@@ -1,0 +1,117 @@
+// Small helpers the benchmark programs share: random weights with a sane scale, wall-clock
+// timing, the peak resident set size, and min/median over repeats.
+#pragma once
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/Generator.h>
+#include <ATen/ops/randn.h>
+#include <ATen/record_function.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <utility>
+#include <string>
+#include <vector>
+
+#include "common/module.h"
+
+namespace bench {
+
+inline double peak_rss_gib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / (1024.0 * 1024.0);  // ru_maxrss is in KiB on Linux
+}
+
+// Norms at identity, everything else N(0, 0.02^2), drawn in fp32 and cast to the parameter.
+inline void randomize(viscpm::nn::Module& module, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  for (auto& item : module.named_parameters()) {
+    at::Tensor p = item.value();
+    const std::string& name = item.key();
+    const bool is_norm = name.find("norm") != std::string::npos;
+    if (is_norm && name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0) {
+      p.fill_(1.0);
+    } else if (is_norm) {
+      p.zero_();
+    } else {
+      p.copy_(at::randn(p.sizes(), gen, at::kFloat) * 0.02);
+    }
+  }
+}
+
+template <class F>
+double seconds(F&& f) {
+  auto start = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+struct Timing {
+  double min = 0, median = 0;
+};
+
+// Runs f once to warm up, then `repeats` times.
+template <class F>
+Timing time_repeats(int repeats, F&& f) {
+  f();
+  std::vector<double> t;
+  for (int i = 0; i < repeats; ++i) t.push_back(seconds(f));
+  std::sort(t.begin(), t.end());
+  return {t.front(), t[t.size() / 2]};
+}
+
+// Wall time per outermost LibTorch op on the calling thread (ops called inside other ops are
+// part of their caller's time), while the object lives; print() lists the largest first.
+class OpProfile {
+ public:
+  OpProfile() {
+    table() = {};
+    handle_ = at::addThreadLocalCallback(
+        at::RecordFunctionCallback(
+            [](const at::RecordFunction&) -> std::unique_ptr<at::ObserverContext> {
+              auto ctx = std::make_unique<Context>();
+              ctx->outermost = depth()++ == 0;
+              ctx->start = std::chrono::steady_clock::now();
+              return ctx;
+            },
+            [](const at::RecordFunction& fn, at::ObserverContext* c) {
+              auto* ctx = static_cast<Context*>(c);
+              --depth();
+              if (!ctx->outermost) return;
+              auto& entry = table()[fn.name()];
+              entry.first += std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx->start).count();
+              entry.second += 1;
+            })
+            .scopes({at::RecordScope::FUNCTION}));
+  }
+  ~OpProfile() { at::removeCallback(handle_); }
+  void print(double total_seconds, int rows = 12) const {
+    std::vector<std::pair<std::string, std::pair<double, long>>> sorted(table().begin(), table().end());
+    std::sort(sorted.begin(), sorted.end(), [](auto& a, auto& b) { return a.second.first > b.second.first; });
+    for (int i = 0; i < rows && i < static_cast<int>(sorted.size()); ++i)
+      std::printf("    %-36s %8.1f ms %5.1f %% %6ld calls\n", sorted[i].first.c_str(), 1e3 * sorted[i].second.first,
+                  100.0 * sorted[i].second.first / total_seconds, sorted[i].second.second);
+  }
+
+ private:
+  struct Context : at::ObserverContext {
+    bool outermost = false;
+    std::chrono::steady_clock::time_point start;
+  };
+  static int& depth() {
+    static thread_local int d = 0;
+    return d;
+  }
+  static std::map<std::string, std::pair<double, long>>& table() {
+    static std::map<std::string, std::pair<double, long>> t;
+    return t;
+  }
+  at::CallbackHandle handle_;
+};
+
+}  // namespace bench
