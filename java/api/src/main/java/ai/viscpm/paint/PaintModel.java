@@ -97,11 +97,15 @@ public final class PaintModel extends NativeObject {
       int scheduler = NativeEnums.scheduler(request.scheduler());
       ByteBuffer pixels = ByteBuffer.allocateDirect((int) Math.max(1, bytes));
       long start = System.nanoTime();
+      long[] stepEnds = new long[Math.max(0, request.steps())];  // nanoTime at the end of each step
+      int[] stepsDone = {0};
       try (BytePointer prompt = NativeLibrary.utf8(request.prompt());
           BytePointer negative = NativeLibrary.utf8(request.negativePrompt());
           viscpm_paint_params p = viscpm.viscpm_paint_default_params();
-          Callbacks.Registration reg = Callbacks.progress((step, total) ->
-              listener == null || listener.onStep(step, total) ? 0 : 1);
+          Callbacks.Registration reg = Callbacks.progress((step, total) -> {
+            if (stepsDone[0] < stepEnds.length) stepEnds[stepsDone[0]++] = System.nanoTime();
+            return listener == null || listener.onStep(step, total) ? 0 : 1;
+          });
           BytePointer dst = new BytePointer(pixels);
           LongPointer seed = new LongPointer(1)) {
         p.prompt(prompt).negative_prompt(negative).scheduler(scheduler).width(w).height(h).steps(request.steps())
@@ -113,7 +117,9 @@ public final class PaintModel extends NativeObject {
         int status = viscpm.viscpm_paint_generate(handle, p, Callbacks.progressThunk(), reg.userData, dst, bytes, seed);
         if (reg.failure != null) throw reg.failure;
         NativeLibrary.check(status);
-        return new PaintResult(pixels, request.numImages(), w, h, seed.get(0), (System.nanoTime() - start) / 1e9);
+        long end = System.nanoTime();
+        return new PaintResult(pixels, request.numImages(), w, h, seed.get(0), (end - start) / 1e9,
+            PaintResult.Timings.of(start, java.util.Arrays.copyOf(stepEnds, stepsDone[0]), end));
       }
     }
   }

@@ -75,7 +75,7 @@ final class ChatCommand implements Callable<Integer> {
   @Option(names = "--no-escape", description = "treat '<' in questions as CPM-Bee markup, as the reference does")
   boolean noEscape;
 
-  @Option(names = {"-v", "--verbose"}, description = "show time to first token and tokens/s")
+  @Option(names = {"-v", "--verbose"}, description = "show load time, time to first text, tokens/s and ms per token")
   boolean verbose;
 
   @Mixin ModelFlags flags;
@@ -129,8 +129,10 @@ final class ChatCommand implements Callable<Integer> {
     });
     out.println();
     if (verbose) {
-      err.printf("%d tokens, prompt %d tokens, first text after %.3f s, %.2f tokens/s%s%n", answer.tokenIds().length,
+      err.printf("%d tokens, prompt %d tokens, first text after %.3f s, %.2f tokens/s"
+              + " (%.1f ms per token, prefill included)%s%n", answer.tokenIds().length,
           answer.promptTokens(), answer.secondsToFirstText(), answer.tokensPerSecond(),
+          answer.tokensPerSecond() > 0 ? 1000.0 / answer.tokensPerSecond() : 0.0,
           answer.endedWithEos() ? "" : " (cut at max length)");
     }
   }

@@ -68,6 +68,9 @@ final class PaintCommand implements Callable<Integer> {
   @Option(names = "--no-progress", description = "no progress bar")
   boolean noProgress;
 
+  @Option(names = {"-v", "--verbose"}, description = "show the time of each phase: prompt encoding, denoising steps, VAE decode")
+  boolean verbose;
+
   @Mixin ModelFlags flags;
 
   @Spec CommandSpec spec;
@@ -115,6 +118,16 @@ final class PaintCommand implements Callable<Integer> {
       stdout.printf("wrote %s (%dx%d, %d steps, %s, seed %d, %.1f s, %.2f s/step)%n",
           written.size() == 1 ? written.get(0) : written, result.width(), result.height(), steps, scheduler,
           result.seed(), result.seconds(), result.seconds() / Math.max(1, steps));
+      if (verbose) {
+        PaintResult.Timings t = result.timings();
+        double[] later = t.laterStepSeconds();
+        double min = java.util.Arrays.stream(later).min().orElse(0), max = java.util.Arrays.stream(later).max().orElse(0);
+        spec.commandLine().getErr().printf(
+            "prompt encoding + step 1: %.3f s (prompt encoding about %.3f s); steps 2-%d: median %.3f s/step"
+                + " (min %.3f, max %.3f); VAE decode: %.3f s%n",
+            t.secondsUntilFirstStepEnd(), Math.max(0, t.secondsUntilFirstStepEnd() - t.medianStepSeconds()),
+            later.length + 1, t.medianStepSeconds(), min, max, t.secondsAfterLastStep());
+      }
     }
     return 0;
   }
