@@ -1,0 +1,47 @@
+package ai.viscpm.elasticsearch;
+
+import java.nio.file.Path;
+import java.util.List;
+import org.elasticsearch.common.settings.Setting;
+import org.elasticsearch.common.settings.Setting.Property;
+import org.elasticsearch.common.settings.Settings;
+import org.elasticsearch.env.Environment;
+
+/** The node settings (elasticsearch.yml) of the plugin; paths may be relative to the config folder. */
+final class CaptionSettings {
+  private CaptionSettings() {}
+
+  /** The VisCPM-Chat model folder (models/README.md); unset: the processor is unavailable on this node. */
+  static final Setting<String> MODEL_DIR = Setting.simpleString("viscpm.chat.model_dir", Property.NodeScope);
+  /** Explicit files, for folders that do not follow the layout (several checkpoints, vocabulary elsewhere). */
+  static final Setting<String> CHECKPOINT = Setting.simpleString("viscpm.chat.checkpoint", Property.NodeScope);
+  static final Setting<String> CPM_BEE_CONFIG = Setting.simpleString("viscpm.chat.cpm_bee_config", Property.NodeScope);
+  static final Setting<String> BEIT3_CONFIG = Setting.simpleString("viscpm.chat.beit3_config", Property.NodeScope);
+  static final Setting<String> VOCABULARY = Setting.simpleString("viscpm.chat.vocabulary", Property.NodeScope);
+  /** cpu or cuda (cuda:N picks a device). */
+  static final Setting<String> DEVICE = Setting.simpleString("viscpm.chat.device", "cpu", value -> {
+    if (!value.matches("(?i)cpu|cuda(:\\d+)?")) {
+      throw new IllegalArgumentException("viscpm.chat.device must be cpu, cuda or cuda:N, got [" + value + "]");
+    }
+  }, Property.NodeScope);
+  /** Inferences running at once on this node: the size of the viscpm_caption thread pool. */
+  static final Setting<Integer> MAX_CONCURRENT_INFERENCES =
+      Setting.intSetting("viscpm.caption.max_concurrent_inferences", 1, 1, 64, Property.NodeScope);
+  /** Documents waiting for a free inference slot; beyond it documents fail with a rejection (429). */
+  static final Setting<Integer> QUEUE_SIZE = Setting.intSetting("viscpm.caption.queue_size", 1000, 1, Property.NodeScope);
+  /** The largest max_tokens a pipeline may ask for: one document cannot hold an inference slot for long. */
+  static final Setting<Integer> MAX_TOKENS_LIMIT =
+      Setting.intSetting("viscpm.caption.max_tokens_limit", 256, 2, 4096, Property.NodeScope);
+
+  static List<Setting<?>> all() {
+    return List.of(MODEL_DIR, CHECKPOINT, CPM_BEE_CONFIG, BEIT3_CONFIG, VOCABULARY, DEVICE, MAX_CONCURRENT_INFERENCES,
+        QUEUE_SIZE, MAX_TOKENS_LIMIT);
+  }
+
+  /** A path setting resolved against the config folder, as Elasticsearch does for its own files; null when unset. */
+  static Path path(Setting<String> setting, Settings settings, Environment env) {
+    String value = setting.get(settings);
+    if (value == null || value.isBlank()) return null;
+    return env.configDir().resolve(value).normalize();
+  }
+}
