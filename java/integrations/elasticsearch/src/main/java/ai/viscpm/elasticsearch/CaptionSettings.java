@@ -24,18 +24,19 @@ final class CaptionSettings {
       throw new IllegalArgumentException("viscpm.chat.device must be cpu, cuda or cuda:N, got [" + value + "]");
     }
   }, Property.NodeScope);
-  /** Inferences running at once on this node: the size of the viscpm_caption thread pool. */
-  static final Setting<Integer> MAX_CONCURRENT_INFERENCES =
-      Setting.intSetting("viscpm.caption.max_concurrent_inferences", 1, 1, 64, Property.NodeScope);
-  /** Documents waiting for a free inference slot; beyond it documents fail with a rejection (429). */
-  static final Setting<Integer> QUEUE_SIZE = Setting.intSetting("viscpm.caption.queue_size", 1000, 1, Property.NodeScope);
+  /**
+   * Inferences at once on this node (thread_pool.viscpm_caption.size, the pool's own setting):
+   * one, since each inference already uses every core through LibTorch.
+   */
+  static final int DEFAULT_CONCURRENT_INFERENCES = 1;
+  /** Documents waiting for an inference (thread_pool.viscpm_caption.queue_size); beyond it they fail with 429. */
+  static final int DEFAULT_QUEUE_SIZE = 1000;
   /** The largest max_tokens a pipeline may ask for: one document cannot hold an inference slot for long. */
   static final Setting<Integer> MAX_TOKENS_LIMIT =
       Setting.intSetting("viscpm.caption.max_tokens_limit", 256, 2, 4096, Property.NodeScope);
 
   static List<Setting<?>> all() {
-    return List.of(MODEL_DIR, CHECKPOINT, CPM_BEE_CONFIG, BEIT3_CONFIG, VOCABULARY, DEVICE, MAX_CONCURRENT_INFERENCES,
-        QUEUE_SIZE, MAX_TOKENS_LIMIT);
+    return List.of(MODEL_DIR, CHECKPOINT, CPM_BEE_CONFIG, BEIT3_CONFIG, VOCABULARY, DEVICE, MAX_TOKENS_LIMIT);
   }
 
   /** A path setting resolved against the config folder, as Elasticsearch does for its own files; null when unset. */

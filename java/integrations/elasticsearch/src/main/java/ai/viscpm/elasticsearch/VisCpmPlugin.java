@@ -43,8 +43,9 @@ public class VisCpmPlugin extends Plugin implements IngestPlugin {
 
   @Override
   public List<ExecutorBuilder<?>> getExecutorBuilders(Settings settings) {
-    return List.of(new FixedExecutorBuilder(settings, THREAD_POOL, CaptionSettings.MAX_CONCURRENT_INFERENCES.get(settings),
-        CaptionSettings.QUEUE_SIZE.get(settings), "viscpm.caption.thread_pool", EsExecutors.TaskTrackingConfig.DO_NOT_TRACK));
+    // Sized by Elasticsearch's own thread_pool.viscpm_caption.size / .queue_size settings.
+    return List.of(new FixedExecutorBuilder(settings, THREAD_POOL, CaptionSettings.DEFAULT_CONCURRENT_INFERENCES,
+        CaptionSettings.DEFAULT_QUEUE_SIZE, "thread_pool." + THREAD_POOL, EsExecutors.TaskTrackingConfig.DO_NOT_TRACK));
   }
 
   @Override

@@ -5,7 +5,6 @@ import static org.hamcrest.Matchers.greaterThanOrEqualTo;
 import static org.hamcrest.Matchers.lessThanOrEqualTo;
 
 import ai.viscpm.chat.ChatModel;
-import com.carrotsearch.randomizedtesting.ThreadFilter;
 import com.carrotsearch.randomizedtesting.annotations.ThreadLeakFilters;
 import java.util.Base64;
 import java.util.Collection;
@@ -35,21 +34,13 @@ import org.junit.BeforeClass;
  * The processor on an in-JVM node (the test framework's own node, the fixture model): captions
  * read back from the index are what ChatModel answers for the same image and settings.
  */
-@ThreadLeakFilters(defaultFilters = true, filters = CaptionProcessorSingleNodeTests.JavaCppDeallocator.class)
+@ThreadLeakFilters(defaultFilters = true, filters = JavaCppThreads.class)
 public class CaptionProcessorSingleNodeTests extends ESSingleNodeTestCase {
   private static final int MAX_TOKENS = 8;
   private static final int CONCURRENCY = 2;
   private static ChatModel reference;
   private static List<byte[]> images;
   private static Map<Integer, String> expected;
-
-  /** JavaCPP's deallocator thread lives as long as the JVM, as it should. */
-  public static class JavaCppDeallocator implements ThreadFilter {
-    @Override
-    public boolean reject(Thread t) {
-      return t.getName().startsWith("JavaCPP Deallocator");
-    }
-  }
 
   @BeforeClass
   public static void loadReference() throws Exception {
@@ -81,7 +72,7 @@ public class CaptionProcessorSingleNodeTests extends ESSingleNodeTestCase {
         .put(CaptionSettings.MODEL_DIR.getKey(), TestFixtures.modelDir().toString())
         .put(CaptionSettings.CHECKPOINT.getKey(), TestFixtures.checkpoint().toString())
         .put(CaptionSettings.VOCABULARY.getKey(), TestFixtures.vocabulary().toString())
-        .put(CaptionSettings.MAX_CONCURRENT_INFERENCES.getKey(), CONCURRENCY)
+        .put("thread_pool." + VisCpmPlugin.THREAD_POOL + ".size", CONCURRENCY)
         .build();
   }
 
