@@ -15,6 +15,8 @@ import org.elasticsearch.env.Environment;
 final class NodeChatModel implements AutoCloseable {
   /** JavaCPP's own property for where it unpacks the native libraries. */
   static final String JAVACPP_CACHE_DIR = "org.bytedeco.javacpp.cachedir";
+  /** JavaCPP's bound on the process's resident memory, checked at each of its allocations. */
+  static final String JAVACPP_MAX_PHYSICAL_BYTES = "org.bytedeco.javacpp.maxPhysicalBytes";
 
   private final ChatModel model;
   private final Path modelDir;
@@ -28,7 +30,7 @@ final class NodeChatModel implements AutoCloseable {
     Path dir = CaptionSettings.path(CaptionSettings.MODEL_DIR, settings, env);
     Path checkpoint = CaptionSettings.path(CaptionSettings.CHECKPOINT, settings, env);
     if (dir == null && checkpoint == null) return new NodeChatModel(null, null);
-    useElasticsearchTempForNativeLibraries(env);
+    configureJavaCpp(env);
     String device = CaptionSettings.DEVICE.get(settings).toLowerCase(java.util.Locale.ROOT);
     ModelOptions.Builder options = ModelOptions.builder().device(Device.parse(device.replaceFirst(":.*", "")));
     if (device.contains(":")) options.cudaIndex(Integer.parseInt(device.substring(device.indexOf(':') + 1)));
@@ -39,14 +41,23 @@ final class NodeChatModel implements AutoCloseable {
   }
 
   /**
-   * JavaCPP unpacks its libraries under ~/.javacpp by default, which the node's entitlements do
-   * not let a plugin write (and the elasticsearch user often has no home): the node's temp folder
-   * is writable. An explicit -Dorg.bytedeco.javacpp.cachedir wins.
+   * Before JavaCPP's first use; an explicit -D in jvm.options wins over both.
+   *
+   * <p>JavaCPP unpacks its libraries under ~/.javacpp by default, which the node's entitlements
+   * do not let a plugin write (and the elasticsearch user often has no home): the node's temp
+   * folder is writable.
+   *
+   * <p>JavaCPP also refuses any allocation (an OutOfMemoryError, which stops an Elasticsearch
+   * node) once the process's resident memory passes 4 x the heap: on a node that holds the
+   * model's weights and maps Lucene files, that happens in normal operation. The check only
+   * helps code that leaves native memory to the garbage collector; the VisCPM API frees every
+   * native object when it is closed, so it is turned off.
    */
-  private static void useElasticsearchTempForNativeLibraries(Environment env) {
+  private static void configureJavaCpp(Environment env) {
     if (System.getProperty(JAVACPP_CACHE_DIR) == null) {
       System.setProperty(JAVACPP_CACHE_DIR, env.tmpDir().resolve("viscpm-javacpp").toString());
     }
+    if (System.getProperty(JAVACPP_MAX_PHYSICAL_BYTES) == null) System.setProperty(JAVACPP_MAX_PHYSICAL_BYTES, "0");
   }
 
   boolean configured() {

@@ -63,6 +63,11 @@ public class RealNodeIT {
     assertTrue("the unpacked distribution (mvn pre-integration-test): " + distribution, Files.isDirectory(distribution));
     assertTrue("the plugin zip (mvn package): " + pluginZip, Files.isRegularFile(pluginZip));
     boolean root = "0".equals(run(List.of("id", "-u")).trim());
+    // Elasticsearch refuses to run as root: the node then runs as nobody, through util-linux's setpriv.
+    if (root && Stream.of(System.getenv("PATH").split(":")).noneMatch(d -> Files.isExecutable(Path.of(d, "setpriv")))) {
+      throw new AssertionError("the build runs as root, so the node must run as another user: install setpriv "
+          + "(util-linux) or run the build as a non-root user");
+    }
 
     // Everything the node reads or writes lives in one temp folder the node's user owns.
     work = Files.createTempDirectory("viscpm-es-node");
@@ -228,7 +233,9 @@ public class RealNodeIT {
     Map<String, String> env = pb.environment();
     env.put("ES_PATH_CONF", config.toString());
     env.put("ES_TMPDIR", work.resolve("tmp").toString());
-    env.put("ES_JAVA_HOME", System.getProperty("java.home"));
+    // The test's own JDK unless -Dviscpm.es.java.home names another (the integ-test zip bundles none).
+    String javaHome = System.getProperty("viscpm.es.java.home", "");
+    env.put("ES_JAVA_HOME", javaHome.isEmpty() ? System.getProperty("java.home") : javaHome);
     env.remove("JAVA_HOME");
     env.remove("ES_JAVA_OPTS");
   }
