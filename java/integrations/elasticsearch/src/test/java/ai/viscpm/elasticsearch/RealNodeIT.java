@@ -164,6 +164,10 @@ public class RealNodeIT {
             TestFixtures.answer(reference, image, CaptionProcessor.DEFAULT_QUESTION, MAX_TOKENS), source.get("caption"));
       }
     }
+    String pool = request("GET", "/_cat/thread_pool/viscpm_caption?h=name,size,rejected,completed", null, 200);
+    assertThat("thread_pool.viscpm_caption.size reached the pool, which ran every caption: " + pool,
+        pool.trim().split("\\s+")[1], org.hamcrest.Matchers.equalTo("2"));
+    assertTrue(pool, Integer.parseInt(pool.trim().split("\\s+")[3]) >= documents + 1);
     Map<String, Object> corrupt = source("corrupt");
     assertThat(String.valueOf(corrupt.get("error")), containsString("field [image] does not hold an image VisCPM can decode"));
     assertNull(corrupt.get("caption"));
