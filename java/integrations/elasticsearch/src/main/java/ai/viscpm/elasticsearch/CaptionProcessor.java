@@ -10,6 +10,8 @@ import java.util.Map;
 import java.util.concurrent.Executor;
 import java.util.function.BiConsumer;
 import java.util.function.Supplier;
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
 import org.elasticsearch.common.util.concurrent.AbstractRunnable;
 import org.elasticsearch.ingest.AbstractProcessor;
 import org.elasticsearch.ingest.ConfigurationUtils;
@@ -23,6 +25,7 @@ import org.elasticsearch.ingest.Processor;
  * moves on.
  */
 public final class CaptionProcessor extends AbstractProcessor {
+  private static final Logger LOGGER = LogManager.getLogger(CaptionProcessor.class);
   public static final String TYPE = "viscpm_caption";
   static final String DEFAULT_TARGET_FIELD = "caption";
   static final String DEFAULT_QUESTION = "Describe the image in one short sentence.";
@@ -90,18 +93,27 @@ public final class CaptionProcessor extends AbstractProcessor {
       }
 
       @Override
-      public void onFailure(Exception e) {  // rejected: the queue of viscpm_caption is full
+      public void onRejection(Exception e) {  // the queue of viscpm_caption is full: a 429 for this document
         handler.accept(null, e);
+      }
+
+      @Override
+      public void onFailure(Exception e) {  // only from the handler itself, which has had its answer already
+        LOGGER.warn("viscpm_caption: the ingest pipeline failed after the caption was handed over", e);
       }
     });
   }
 
   private String caption(byte[] image) throws VisCpmException {
-    try (ChatSession session = model.newSession(image)) {
-      return session.ask(question, generation, null).text();
+    ChatSession session;
+    try {
+      session = model.newSession(image);
     } catch (InvalidInputException | FormatException e) {
       throw new IllegalArgumentException(TYPE + ": field [" + field + "] does not hold an image VisCPM can decode "
           + "(PNG, JPEG, BMP or WebP, " + image.length + " bytes): " + e.getMessage());
+    }
+    try (session) {
+      return session.ask(question, generation, null).text();
     }
   }
 

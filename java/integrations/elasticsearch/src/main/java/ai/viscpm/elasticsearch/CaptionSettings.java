@@ -39,6 +39,15 @@ final class CaptionSettings {
     return List.of(MODEL_DIR, CHECKPOINT, CPM_BEE_CONFIG, BEIT3_CONFIG, VOCABULARY, DEVICE, MAX_TOKENS_LIMIT);
   }
 
+  /** The model settings that are set, as key=value pairs, for error messages. */
+  static String describeModelSettings(Settings settings) {
+    StringBuilder out = new StringBuilder("[");
+    for (Setting<String> s : List.of(MODEL_DIR, CHECKPOINT, CPM_BEE_CONFIG, BEIT3_CONFIG, VOCABULARY, DEVICE)) {
+      if (s.exists(settings)) out.append(out.length() > 1 ? ", " : "").append(s.getKey()).append('=').append(s.get(settings));
+    }
+    return out.append(']').toString();
+  }
+
   /** A path setting resolved against the config folder, as Elasticsearch does for its own files; null when unset. */
   static Path path(Setting<String> setting, Settings settings, Environment env) {
     String value = setting.get(settings);

@@ -54,8 +54,8 @@ public class VisCpmPlugin extends Plugin implements IngestPlugin {
     try {
       model.set(NodeChatModel.load(settings, services.environment()));
     } catch (VisCpmException e) {
-      throw new IllegalStateException("viscpm: cannot load the VisCPM-Chat model configured by ["
-          + CaptionSettings.MODEL_DIR.getKey() + "] = [" + CaptionSettings.MODEL_DIR.get(settings) + "]: " + e.getMessage(), e);
+      throw new IllegalStateException("viscpm: cannot load the VisCPM-Chat model of the node settings "
+          + CaptionSettings.describeModelSettings(settings) + ": " + e.getMessage(), e);
     }
     if (model.get().configured()) logger.info("viscpm: loaded the VisCPM-Chat model from [{}]", model.get().modelDir());
     return List.of();
