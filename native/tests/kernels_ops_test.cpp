@@ -131,8 +131,11 @@ TEST(KernelsRuntime, BlasLibraryStaysOnOneThread) {
   const int saved = runtime::num_threads();
   runtime::set_num_threads(runtime::hardware_threads());
   EXPECT_EQ(get(), 1);
-  // Code that sets LibTorch's threads directly also sets OpenBLAS's (bytedeco build); the
-  // next pooled product puts it back before the pool's threads call BLAS.
+  // Another user of OpenBLAS in the process may raise its threads: the next pooled product
+  // puts them back before the pool's threads call BLAS.
+  auto set = reinterpret_cast<void (*)(int)>(::dlsym(handle, "openblas_set_num_threads"));
+  ASSERT_NE(set, nullptr);
+  set(2);
   at::set_num_threads(2);
   const at::Tensor x = at::randn({512, 256}), w = at::randn({256, 256});
   kernels::linear(x, w);

@@ -76,7 +76,7 @@ int set_num_threads(int num_threads) {
   std::lock_guard<std::mutex> lock(mutex);
   const int target = num_threads == 0 ? default_threads() : std::min(num_threads, hardware_threads());
   if (target != at::get_num_threads()) at::set_num_threads(target);
-  pin_blas_to_one_thread();  // at::set_num_threads may hand the count to the BLAS library too
+  pin_blas_to_one_thread();  // in case anything else in the process raised it
   return at::get_num_threads();
 }
 

@@ -15,8 +15,8 @@ int hardware_threads();
 // negative counts are InvalidArgument. Returns the count now in effect.
 int set_num_threads(int num_threads);
 int num_threads();
-// Puts the BLAS library back on one thread if anything changed it since (at::set_num_threads
-// does, in the bytedeco build). Cheap; called before work is shared out over the pool.
+// Puts the BLAS library back on one thread if anything in the process changed it since (an
+// application's own OpenBLAS use). Cheap; called before work is shared out over the pool.
 void keep_blas_on_one_thread();
 
 }  // namespace viscpm::runtime

@@ -61,11 +61,10 @@ at::Tensor sdp_attention(const at::Tensor& q, const at::Tensor& k, const at::Ten
   }
   const int64_t batch_heads = q.size(0), n = q.size(1), m = k.size(1);
   const int64_t head_score_bytes = std::max<int64_t>(1, n * m * int64_t{4});
-  // One slice's score matrices stay under max_score_bytes: whole heads while one head fits,
-  // blocks of query rows of one head beyond that (each row's softmax is its own).
+  // One slice's score matrices stay under max_score_bytes, in whole heads (at least one: rows
+  // of one query each would take another BLAS code path and other rounding).
   const int64_t heads_per_slice = std::max<int64_t>(1, settings.max_score_bytes / head_score_bytes);
-  const int64_t rows_per_slice =
-      head_score_bytes > settings.max_score_bytes ? std::max<int64_t>(1, settings.max_score_bytes / (m * 4)) : n;
+  const int64_t rows_per_slice = n;
   const int64_t flops_per_row = 2 * m * (q.size(2) + v.size(2));
   const bool pooled = blas_work_is_pooled(q) && batch_heads * n * flops_per_row >= (int64_t{4} << 20);
   auto slice = [&](int64_t b0, int64_t b1, int64_t r0, int64_t r1) {
