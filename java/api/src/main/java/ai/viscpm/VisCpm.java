@@ -36,18 +36,23 @@ public final class VisCpm {
   /**
    * CPU threads of the runtime every model in the process shares (LibTorch's intra-op pool).
    * 0 restores LibTorch's default; counts above {@link #hardwareThreads()} are clamped to it.
+   * The count reaches every thread, those that ran models before included, at its next call.
+   * Results can differ in the last bits between counts (float sums in another order): painted
+   * pixels do, so compare paintings made at the same count.
    *
    * @return the count now in effect
    * @throws InvalidInputException for a negative count
    */
   public static int setThreads(int threads) throws VisCpmException {
     init();
+    NativeLibrary.adoptProcessThreadCount();  // compare with the process's count, not a stale one of this thread
     NativeLibrary.check(viscpm.viscpm_set_num_threads(threads));
     return threads();
   }
 
   public static int threads() {
     init();
+    NativeLibrary.adoptProcessThreadCount();
     return viscpm.viscpm_get_num_threads();
   }
 

@@ -39,6 +39,7 @@ public final class ChatModel extends NativeObject {
    */
   public static ChatModel load(Path modelDir, ModelOptions options) throws VisCpmException {
     NativeLibrary.load();
+    NativeLibrary.adoptProcessThreadCount();
     viscpm_chat_model handle = new viscpm_chat_model();
     try (NativeParams.Model params = NativeParams.of(options);
         BytePointer dir = NativeLibrary.utf8(modelDir.toString())) {
@@ -55,6 +56,7 @@ public final class ChatModel extends NativeObject {
   public static ChatModel load(Path modelDir, Path checkpoint, Path cpmBeeConfig, Path beit3Config, Path vocabulary,
       ModelOptions options) throws VisCpmException {
     NativeLibrary.load();
+    NativeLibrary.adoptProcessThreadCount();
     viscpm_chat_model handle = new viscpm_chat_model();
     try (NativeParams.Model params = NativeParams.of(options);
         BytePointer dir = utf8OrNull(modelDir);

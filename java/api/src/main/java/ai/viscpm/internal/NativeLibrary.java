@@ -49,6 +49,16 @@ public final class NativeLibrary {
     }
   }
 
+  /**
+   * Makes the calling thread use the process-wide intra-op thread count. LibTorch reads that
+   * count into a per-thread setting when a thread first runs an op, so a thread that ran before
+   * {@code VisCpm.setThreads} (a pooled request or task thread) would keep the old count.
+   * Re-reading it costs about 0.1 us, so every entry that computes calls this.
+   */
+  public static void adoptProcessThreadCount() {
+    org.bytedeco.pytorch.global.torch.init_num_threads();
+  }
+
   /** Throws the typed exception for a failed status, with this thread's native message. */
   public static void check(int status) throws VisCpmException {
     if (status == viscpm.VISCPM_OK) return;
