@@ -12,7 +12,13 @@ import org.bytedeco.javacpp.BytePointer;
 public final class VisCpm {
   private VisCpm() {}
 
-  /** Loads the native libraries now (otherwise done on first use). */
+  /**
+   * Loads the native libraries now (otherwise done on first use).
+   *
+   * @throws UnsatisfiedLinkError if they cannot be loaded here; the message says why and what
+   *     to do (the loading entries that declare VisCpmException throw
+   *     {@link NativeLibraryException} instead)
+   */
   public static void init() {
     NativeLibrary.load();
   }
@@ -44,7 +50,7 @@ public final class VisCpm {
    * @throws InvalidInputException for a negative count
    */
   public static int setThreads(int threads) throws VisCpmException {
-    init();
+    NativeLibrary.require();
     NativeLibrary.adoptProcessThreadCount();  // compare with the process's count, not a stale one of this thread
     NativeLibrary.check(viscpm.viscpm_set_num_threads(threads));
     return threads();
