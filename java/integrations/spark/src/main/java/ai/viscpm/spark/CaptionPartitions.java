@@ -29,6 +29,7 @@ final class CaptionPartitions implements MapPartitionsFunction<Row, Row> {
 
   @Override
   public Iterator<Row> call(Iterator<Row> rows) throws Exception {
+    if (!rows.hasNext()) return rows;  // an empty partition loads no model
     TaskThreads.apply(options.threads());
     ChatModel model = ExecutorModels.chat(options.model());  // a model that cannot load fails the job: not a row's fault
     GenerationConfig config = options.generationConfig();

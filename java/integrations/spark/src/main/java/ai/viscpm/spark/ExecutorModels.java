@@ -6,6 +6,9 @@ import ai.viscpm.VisCpm;
 import ai.viscpm.VisCpmException;
 import ai.viscpm.chat.ChatModel;
 import ai.viscpm.paint.PaintModel;
+import org.apache.spark.SparkFiles;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -21,6 +24,7 @@ final class ExecutorModels {
   private record Key(Class<?> kind, ModelFiles files) {}
 
   private static final Map<Key, AutoCloseable> MODELS = new ConcurrentHashMap<>();
+  private static final Map<Key, Integer> LOADS = new ConcurrentHashMap<>();
   private static boolean shutdownHookInstalled;
 
   private ExecutorModels() {}
@@ -43,12 +47,32 @@ final class ExecutorModels {
       Device device = Device.parse(f.device());
       VisCpm.requireDevice(device);
       ModelOptions options = ModelOptions.builder().device(device).build();
+      Path dir = onThisNode(f.modelDir()), checkpoint = onThisNode(f.checkpoint()), vocabulary = onThisNode(f.vocabulary());
       model = key.kind() == ChatModel.class
-          ? ChatModel.load(f.dirPath(), f.checkpointPath(), null, null, f.vocabularyPath(), options)
-          : PaintModel.load(f.dirPath(), f.checkpointPath(), f.vocabularyPath(), options);
+          ? ChatModel.load(dir, checkpoint, null, null, vocabulary, options)
+          : PaintModel.load(dir, checkpoint, vocabulary, options);
       installShutdownHook();
       MODELS.put(key, model);
+      LOADS.merge(key, 1, Integer::sum);
       return model;
+    }
+  }
+
+  /**
+   * A path as this node sees it. A relative one that is not in the working directory is looked
+   * for among the files shipped with the job ({@code --files}, {@code --archives},
+   * {@code SparkContext.addFile/addArchive}): executors unpack those into their working
+   * directory, but a local-mode driver into a directory of its own.
+   */
+  static Path onThisNode(String path) {
+    if (path == null) return null;
+    Path p = Path.of(path);
+    if (p.isAbsolute() || Files.exists(p)) return p;
+    try {
+      Path shipped = Path.of(SparkFiles.get(path));
+      return Files.exists(shipped) ? shipped : p;
+    } catch (RuntimeException noSparkEnv) {
+      return p;  // not inside Spark: the model load names the missing path
     }
   }
 
@@ -74,7 +98,8 @@ final class ExecutorModels {
     }
   }
 
-  static long chatModelsLoaded() {
-    return MODELS.keySet().stream().filter(k -> k.kind() == ChatModel.class).count();
+  /** How many times this JVM loaded the chat model of these files (1 however many tasks used it). */
+  static int chatLoads(ModelFiles files) {
+    return LOADS.getOrDefault(new Key(ChatModel.class, files), 0);
   }
 }

@@ -1,14 +1,16 @@
 package ai.viscpm.spark;
 
 import java.io.Serializable;
-import java.nio.file.Path;
 import java.util.Objects;
 
 /**
  * Where a model's files are on every executor node: the model directory, and optionally an
  * explicit checkpoint and vocabulary (null: looked for in the directory). Paths are strings
- * because they are resolved on the executors, not on the driver. It is also the key of the
- * per-executor model cache: two jobs naming the same files share one loaded model.
+ * because they are resolved on the executors, not on the driver: absolute paths as they are
+ * (the model installed on every node), relative ones in the executor's working directory, or
+ * among the files shipped with the job ({@code --archives viscpm-chat.tar.gz#chat} and
+ * {@code ModelFiles.of("chat")}). It is also the key of the per-executor model cache: two jobs
+ * naming the same files share one loaded model.
  *
  * @param device "cpu" (default) or "cuda"
  */
@@ -36,15 +38,4 @@ public record ModelFiles(String modelDir, String checkpoint, String vocabulary, 
     return new ModelFiles(modelDir, checkpoint, vocabulary, name);
   }
 
-  Path dirPath() {
-    return Path.of(modelDir);
-  }
-
-  Path checkpointPath() {
-    return checkpoint == null ? null : Path.of(checkpoint);
-  }
-
-  Path vocabularyPath() {
-    return vocabulary == null ? null : Path.of(vocabulary);
-  }
 }

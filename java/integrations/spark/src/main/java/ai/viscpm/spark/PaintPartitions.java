@@ -32,6 +32,7 @@ final class PaintPartitions implements MapPartitionsFunction<Row, Row> {
 
   @Override
   public Iterator<Row> call(Iterator<Row> rows) throws Exception {
+    if (!rows.hasNext()) return rows;  // an empty partition loads no model
     TaskThreads.apply(options.threads());
     PaintModel model = ExecutorModels.paint(options.model());
     int partition = TaskContext.getPartitionId();

@@ -21,6 +21,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipOutputStream;
 import javax.imageio.ImageIO;
 import org.apache.spark.SparkException;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -64,9 +66,10 @@ class VisCpmSparkTest {
     // references run at the count each task uses by default, spark.task.cpus = 1.
     VisCpm.setThreads(1);
     // The in-process references: models of their own, not the executor's.
-    chat = ChatModel.load(chatFiles.dirPath(), chatFiles.checkpointPath(), null, null, chatFiles.vocabularyPath(),
+    chat = ChatModel.load(Path.of(chatFiles.modelDir()), Path.of(chatFiles.checkpoint()), null, null,
+        Path.of(chatFiles.vocabulary()), ModelOptions.defaults());
+    paint = PaintModel.load(Path.of(paintFiles.modelDir()), null, Path.of(paintFiles.vocabulary()),
         ModelOptions.defaults());
-    paint = PaintModel.load(paintFiles.dirPath(), null, paintFiles.vocabularyPath(), ModelOptions.defaults());
     spark = SparkSession.builder().master("local[2]").appName("viscpm-spark-test")
         .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate();
@@ -147,7 +150,7 @@ class VisCpmSparkTest {
     assertTrue(out.get(3).getString(3).startsWith("InvalidInputException: image data is not a PNG"),
         out.get(3).getString(3));
     assertEquals("no image: the cell is null", out.get(6).getString(3));
-    assertEquals(1, ExecutorModels.chatModelsLoaded(), "both tasks share one model in this executor JVM");
+    assertEquals(1, ExecutorModels.chatLoads(chatFiles), "both tasks share one model in this executor JVM");
   }
 
   @Test
@@ -238,6 +241,31 @@ class VisCpmSparkTest {
       PaintResult again = paint.generate(options.request(r.getString(1), r.getLong(4)));
       assertArrayEquals(pngInProcess(again, 0), (byte[]) r.get(3));
     }
+  }
+
+  @Test
+  void aModelShippedWithTheJobAsAnArchiveIsFoundByItsRelativeName(@TempDir Path dir) throws Exception {
+    // What --archives viscpm-chat.zip#viscpm-chat-shipped does on a cluster: a model folder unpacked on every node.
+    Path zip = dir.resolve("viscpm-chat.zip");
+    Path fixtures = TestFixtures.dir();
+    try (ZipOutputStream out = new ZipOutputStream(Files.newOutputStream(zip))) {
+      for (String[] entry : new String[][] {{"viscpm_chat.pt", "models/chat/viscpm_chat.pt"},
+          {"cpm-bee.json", "models/chat/cpm-bee.json"}, {"beit3.json", "models/chat/beit3.json"},
+          {"vocab/bee.txt", "vocab/bee.txt"}}) {
+        out.putNextEntry(new ZipEntry(entry[0]));
+        Files.copy(fixtures.resolve(entry[1]), out);
+        out.closeEntry();
+      }
+    }
+    spark.sparkContext().addArchive(zip + "#viscpm-chat-shipped");
+    byte[] image = syntheticPng(5);
+    CaptionOptions options = CaptionOptions.builder(ModelFiles.of("viscpm-chat-shipped")).question(QUESTION)
+        .maxTokens(6).build();
+
+    List<Row> out = sortedById(VisCpmSpark.caption(twoPartitions(List.of(RowFactory.create(0, image)), IMAGES), options));
+
+    assertNull(out.get(0).get(3), String.valueOf(out.get(0).get(3)));
+    assertEquals(answerInProcess(image, options), out.get(0).getString(2));
   }
 
   @Test
