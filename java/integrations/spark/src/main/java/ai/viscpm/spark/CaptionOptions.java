@@ -101,9 +101,13 @@ public final class CaptionOptions implements Serializable {
       if (captionColumn.equals(errorColumn)) {
         throw new IllegalArgumentException("captionColumn and errorColumn are both '" + captionColumn + "'");
       }
-      CaptionOptions options = new CaptionOptions(this);
-      options.generationConfig();  // a bad maxTokens fails here, on the driver
-      return options;
+      // GenerationConfig's own rule, checked here so that the driver never loads the native library.
+      int least = decoding == GenerationConfig.Decoding.BEAM_SEARCH ? 2 : 0;
+      if (maxTokens < least) {
+        throw new IllegalArgumentException("maxTokens must be >= " + least + " for " + decoding + ", got " + maxTokens
+            + (least == 2 ? " (beam search answers take 2 tokens even at max_length 0)" : ""));
+      }
+      return new CaptionOptions(this);
     }
   }
 }

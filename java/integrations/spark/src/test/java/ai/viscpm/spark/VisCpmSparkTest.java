@@ -289,5 +289,8 @@ class VisCpmSparkTest {
     IllegalArgumentException clash = assertThrows(IllegalArgumentException.class,
         () -> VisCpmSpark.paint(ds, PaintOptions.builder(paintFiles).seedOutputColumn("row_seed").build()));
     assertTrue(clash.getMessage().contains("already has a column 'row_seed'"), clash.getMessage());
+    IllegalArgumentException tooShort = assertThrows(IllegalArgumentException.class,
+        () -> CaptionOptions.builder(chatFiles).maxTokens(1).build());
+    assertTrue(tooShort.getMessage().contains("maxTokens must be >= 2 for BEAM_SEARCH"), tooShort.getMessage());
   }
 }
