@@ -76,6 +76,12 @@ public class SparkBench {
     return out.toByteArray();
   }
 
+  static byte[] pngOf(ai.viscpm.paint.PaintResult r) throws Exception {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ImageIO.write(r.toBufferedImage(0), "png", out);
+    return out.toByteArray();
+  }
+
   static SparkSession start(String master) {
     return SparkSession.builder().master(master).appName("viscpm-spark-bench").config("spark.ui.enabled", "false")
         .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1").getOrCreate();
@@ -104,7 +110,7 @@ public class SparkBench {
     Path fixtures = Path.of(args.length > 0 ? args[0] : "../shared/fixtures").toAbsolutePath().normalize();
     int captionRows = args.length > 1 ? Integer.parseInt(args[1]) : 48;
     int paintRows = args.length > 2 ? Integer.parseInt(args[2]) : 24;
-    int maxTokens = 16, steps = 4, side = 64;
+    int maxTokens = 32, steps = 6, side = 128;
     ModelFiles chatFiles = new ModelFiles(fixtures.resolve("models/chat").toString(),
         fixtures.resolve("models/chat/viscpm_chat.pt").toString(), fixtures.resolve("vocab/bee.txt").toString(), "cpu");
     ModelFiles paintFiles = ModelFiles.of(fixtures.resolve("models/paint").toString())
@@ -154,7 +160,7 @@ public class SparkBench {
           try (PaintModel model = PaintModel.load(Path.of(paintFiles.modelDir()), null, Path.of(paintFiles.vocabulary()),
               ModelOptions.defaults())) {
             Work all = () -> {
-              for (Row r : prompts) model.generate(po.request(r.getString(1), r.getLong(2)));
+              for (Row r : prompts) pngOf(model.generate(po.request(r.getString(1), r.getLong(2))));  // as the rows get
             };
             loop = onWorkerThread(() -> {
               model.generate(po.request("warm-up", 0L));
