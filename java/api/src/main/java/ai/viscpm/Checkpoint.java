@@ -51,7 +51,7 @@ public final class Checkpoint extends NativeObject {
    * @throws FormatException if it is not a valid checkpoint (the message says what is wrong)
    */
   public static Checkpoint open(Path path) throws VisCpmException {
-    NativeLibrary.load();
+    NativeLibrary.require();
     viscpm_checkpoint handle = new viscpm_checkpoint();
     try (BytePointer p = NativeLibrary.utf8(path.toString())) {
       NativeLibrary.check(viscpm.viscpm_checkpoint_open(p, handle));

@@ -12,7 +12,13 @@ import org.bytedeco.javacpp.BytePointer;
 public final class VisCpm {
   private VisCpm() {}
 
-  /** Loads the native libraries now (otherwise done on first use). */
+  /**
+   * Loads the native libraries now (otherwise done on first use).
+   *
+   * @throws UnsatisfiedLinkError if they cannot be loaded here; the message says why and what
+   *     to do (the loading entries that declare VisCpmException throw
+   *     {@link NativeLibraryException} instead)
+   */
   public static void init() {
     NativeLibrary.load();
   }
@@ -36,18 +42,23 @@ public final class VisCpm {
   /**
    * CPU threads of the runtime every model in the process shares (LibTorch's intra-op pool).
    * 0 restores LibTorch's default; counts above {@link #hardwareThreads()} are clamped to it.
+   * The count reaches every thread, those that ran models before included, at its next call.
+   * Results can differ in the last bits between counts (float sums in another order): painted
+   * pixels do, so compare paintings made at the same count.
    *
    * @return the count now in effect
    * @throws InvalidInputException for a negative count
    */
   public static int setThreads(int threads) throws VisCpmException {
-    init();
+    NativeLibrary.require();
+    NativeLibrary.adoptProcessThreadCount();  // compare with the process's count, not a stale one of this thread
     NativeLibrary.check(viscpm.viscpm_set_num_threads(threads));
     return threads();
   }
 
   public static int threads() {
     init();
+    NativeLibrary.adoptProcessThreadCount();
     return viscpm.viscpm_get_num_threads();
   }
 

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -31,6 +32,35 @@ class RuntimeTest {
     InvalidInputException e = assertThrows(InvalidInputException.class, () -> VisCpm.setThreads(-3));
     assertTrue(e.getMessage().contains("-3"), e.getMessage());
     assertEquals(ErrorCode.INVALID_ARGUMENT, e.code());
+  }
+
+  @Test
+  void aCountSetOnOneThreadReachesAThreadThatRanBefore() throws Exception {
+    assumeTrue(VisCpm.hardwareThreads() >= 2, "needs 2 logical CPUs to tell two counts apart");
+    int before = VisCpm.threads();  // this thread has now used LibTorch at the current count
+    int other = before == 1 ? 2 : 1;
+    try {
+      Thread setter = new Thread(() -> {
+        try {
+          VisCpm.setThreads(other);
+        } catch (VisCpmException e) {
+          throw new IllegalStateException(e);
+        }
+      });
+      setter.start();
+      setter.join();
+      // LibTorch alone would keep this thread at `before` (its count is read once per thread).
+      assertEquals(other, VisCpm.threads());
+      // And back from here, although this thread's own count already was `other`'s before.
+      assertEquals(before, VisCpm.setThreads(before));
+      int[] seenElsewhere = new int[1];
+      Thread reader = new Thread(() -> seenElsewhere[0] = VisCpm.threads());
+      reader.start();
+      reader.join();
+      assertEquals(before, seenElsewhere[0]);
+    } finally {
+      VisCpm.setThreads(0);
+    }
   }
 
   @Test

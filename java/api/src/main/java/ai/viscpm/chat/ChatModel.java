@@ -38,7 +38,8 @@ public final class ChatModel extends NativeObject {
    * @throws ai.viscpm.FormatException for a corrupt or mismatched checkpoint or config
    */
   public static ChatModel load(Path modelDir, ModelOptions options) throws VisCpmException {
-    NativeLibrary.load();
+    NativeLibrary.require();
+    NativeLibrary.adoptProcessThreadCount();
     viscpm_chat_model handle = new viscpm_chat_model();
     try (NativeParams.Model params = NativeParams.of(options);
         BytePointer dir = NativeLibrary.utf8(modelDir.toString())) {
@@ -54,7 +55,8 @@ public final class ChatModel extends NativeObject {
    */
   public static ChatModel load(Path modelDir, Path checkpoint, Path cpmBeeConfig, Path beit3Config, Path vocabulary,
       ModelOptions options) throws VisCpmException {
-    NativeLibrary.load();
+    NativeLibrary.require();
+    NativeLibrary.adoptProcessThreadCount();
     viscpm_chat_model handle = new viscpm_chat_model();
     try (NativeParams.Model params = NativeParams.of(options);
         BytePointer dir = utf8OrNull(modelDir);

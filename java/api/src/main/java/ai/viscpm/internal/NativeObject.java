@@ -33,6 +33,7 @@ public abstract class NativeObject implements AutoCloseable {
       lock.readLock().unlock();
       throw new IllegalStateException(getClass().getSimpleName() + " is closed");
     }
+    NativeLibrary.adoptProcessThreadCount();
     return new Use();
   }
 

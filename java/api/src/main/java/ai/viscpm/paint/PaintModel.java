@@ -45,7 +45,8 @@ public final class PaintModel extends NativeObject {
    */
   public static PaintModel load(Path modelDir, Path checkpoint, Path vocabulary, ModelOptions options)
       throws VisCpmException {
-    NativeLibrary.load();
+    NativeLibrary.require();
+    NativeLibrary.adoptProcessThreadCount();
     viscpm_paint_model handle = new viscpm_paint_model();
     try (NativeParams.Model params = NativeParams.of(options);
         BytePointer dir = NativeLibrary.utf8(modelDir.toString());

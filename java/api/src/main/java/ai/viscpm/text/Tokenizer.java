@@ -40,7 +40,7 @@ public final class Tokenizer extends NativeObject {
    * @throws ai.viscpm.FormatException if it is not a CPM-Bee vocabulary
    */
   public static Tokenizer load(Path vocabulary) throws VisCpmException {
-    NativeLibrary.load();
+    NativeLibrary.require();
     viscpm_tokenizer handle = new viscpm_tokenizer();
     try (BytePointer path = NativeLibrary.utf8(vocabulary.toString())) {
       NativeLibrary.check(viscpm.viscpm_tokenizer_load(path, handle));
