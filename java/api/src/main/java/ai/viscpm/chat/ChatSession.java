@@ -67,6 +67,36 @@ public final class ChatSession extends NativeObject {
     }
   }
 
+  /**
+   * One turn on {@code executor} (never run generations on a request, UI or game thread).
+   * Cancelling the returned future stops the turn at its next decode step (the history is then
+   * unchanged) and completes the future with a {@link java.util.concurrent.CancellationException};
+   * cancel this future itself, not one derived from it with {@code thenApply}. Turns of one
+   * session still run one at a time, and a cancelled turn may still be finishing its step when
+   * its future completes: give each session a single-thread executor.
+   *
+   * @param listener receives the answer as it becomes final (may be null); returning false cancels
+   */
+  public java.util.concurrent.CompletableFuture<ChatAnswer> askAsync(String question, GenerationConfig config,
+      TextListener listener, java.util.concurrent.Executor executor) {
+    return ai.viscpm.internal.CancellableTask.start(executor, this::cancelQuietly, task ->
+        ask(question, config, text -> !task.isCancelled() && (listener == null || listener.onText(text))));
+  }
+
+  /** {@link #askAsync(String, GenerationConfig, TextListener, java.util.concurrent.Executor)} with the released settings. */
+  public java.util.concurrent.CompletableFuture<ChatAnswer> askAsync(String question,
+      java.util.concurrent.Executor executor) {
+    return askAsync(question, GenerationConfig.defaults(), null, executor);
+  }
+
+  private void cancelQuietly() {
+    try {
+      cancel();
+    } catch (RuntimeException closed) {
+      // The session was closed meanwhile: nothing runs any more.
+    }
+  }
+
   /** Stops a turn running on another thread; it ends with a CancelledException. */
   public void cancel() {
     try (Use use = use()) {

@@ -125,6 +125,22 @@ public final class PaintModel extends NativeObject {
     }
   }
 
+  /**
+   * {@link #generate(PaintRequest, ProgressListener)} on {@code executor} (never paint on a
+   * request, UI or game thread). Cancelling the returned future stops the generation after the
+   * current denoising step and completes the future with a
+   * {@link java.util.concurrent.CancellationException}; cancel this future itself, not one
+   * derived from it. Several generations may run at once on one model.
+   *
+   * @param listener progress after each step (may be null); returning false cancels
+   */
+  public java.util.concurrent.CompletableFuture<PaintResult> generateAsync(PaintRequest request,
+      ProgressListener listener, java.util.concurrent.Executor executor) {
+    // The native loop stops when the progress callback says so: a cancelled future says so.
+    return ai.viscpm.internal.CancellableTask.start(executor, () -> {}, task ->
+        generate(request, (step, total) -> !task.isCancelled() && (listener == null || listener.onStep(step, total))));
+  }
+
   @Override
   protected void release() {
     viscpm.viscpm_paint_model_free(handle);
