@@ -22,6 +22,7 @@
 #include <ATen/ops/zeros.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -59,8 +60,25 @@ int main(int argc, char** argv) {
               (long long)config.num_layers, (long long)config.dim_model, (long long)config.num_heads,
               (long long)config.dim_head, (long long)config.dim_ff, (long long)config.vocab_size,
               config.parameter_count() / 1e9, config.parameter_count() * 2.0 / (1 << 30));
-  std::printf("torch threads %d; small-batch GEMM kernel %s (fp32/fp16 only: bf16 GEMMs use at::linear/oneDNN)\n",
+  std::printf("torch threads %d; small-batch GEMM kernel %s (fp32/fp16/bf16 weights, <= 8 rows)\n",
               at::get_num_threads(), viscpm::kernels::cpu::small_batch_kernel_active() ? "available" : "unavailable");
+  // The floor: a decode step reads every weight once, so it cannot beat (weight bytes) /
+  // (read bandwidth). The bandwidth is measured here, in this run, before the model exists:
+  // the best of 5 passes of a parallel sum over a 2 GiB buffer (far above the caches).
+  double read_gb_per_s = 0;
+  {
+    at::Tensor buffer = at::ones({int64_t{1} << 29}, at::kFloat);  // 2 GiB
+    for (int pass = 0; pass < 5; ++pass) {
+      auto t0 = Clock::now();
+      const double sum = buffer.sum().item<double>();
+      const double s = seconds_since(t0);
+      if (sum > 0) read_gb_per_s = std::max(read_gb_per_s, buffer.nbytes() / s / 1e9);
+    }
+  }
+  const double weight_bytes = config.parameter_count() * 2.0;
+  const double floor_ms = weight_bytes / (read_gb_per_s * 1e9) * 1e3;
+  std::printf("read bandwidth (parallel sum, 2 GiB, best of 5): %.1f GB/s -> decode floor %.0f ms per step (%.2f GB of bf16 weights)\n",
+              read_gb_per_s, floor_ms, weight_bytes / 1e9);
   std::fflush(stdout);
 
   auto t = Clock::now();
@@ -108,6 +126,7 @@ int main(int argc, char** argv) {
                 at::isfinite(out.logits).all().item<bool>() ? "all" : "NOT all");
     std::fflush(stdout);
   }
-  std::printf("mean decode step: %.0f ms; peak RSS %.2f GiB\n", total / steps, peak_rss_gib());
+  std::printf("mean decode step: %.0f ms = %.2fx the floor of %.0f ms; peak RSS %.2f GiB\n", total / steps,
+              total / steps / floor_ms, floor_ms, peak_rss_gib());
   return 0;
 }

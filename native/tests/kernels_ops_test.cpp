@@ -62,6 +62,13 @@ TEST_F(KernelsOps, LinearMatchesMatmulForFewAndManyRowsWithAndWithoutBias) {
   // fp16 weights (the decode path of half models): fp32 accumulation, one rounding.
   const at::Tensor x = randn({3, 257}, at::kHalf), w = randn({65, 257}, at::kHalf);
   expect_close(kernels::linear(x, w), at::matmul(x.to(at::kDouble), w.to(at::kDouble).t()), 0.1, 1e-2);
+  // bf16 weights (the decode path of the released bf16 models): fp32 accumulation, one
+  // rounding; so within one bf16 step (2^-8 relative) of the exact product of the inputs.
+  const at::Tensor xb = randn({3, 257}, at::kBFloat16), wb = randn({65, 257}, at::kBFloat16);
+  const at::Tensor exact = at::matmul(xb.to(at::kDouble), wb.to(at::kDouble).t());
+  const at::Tensor got = kernels::linear(xb, wb);
+  EXPECT_EQ(got.scalar_type(), at::kBFloat16);
+  EXPECT_TRUE(at::allclose(got.to(at::kDouble), exact, /*rtol=*/1.0 / 128, /*atol=*/1e-3));
 }
 
 // The products and attentions big enough to be cut into row blocks over the thread pool

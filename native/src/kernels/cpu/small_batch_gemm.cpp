@@ -1,6 +1,7 @@
 #include "kernels/cpu/small_batch_gemm.h"
 
 #include <ATen/Parallel.h>
+#include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/linear.h>
@@ -12,7 +13,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define VISCPM_SMALL_GEMM_X86 1
-#define VISCPM_AVX __attribute__((target("avx,fma,f16c")))
+#define VISCPM_AVX __attribute__((target("avx,avx2,fma,f16c")))
 #endif
 
 namespace viscpm::kernels::cpu {
@@ -22,8 +23,8 @@ std::atomic<bool> g_enabled{true};
 
 #if VISCPM_SMALL_GEMM_X86
 bool cpu_supports_kernel() {
-  static const bool ok = __builtin_cpu_supports("avx") && __builtin_cpu_supports("fma") &&
-                         __builtin_cpu_supports("f16c");
+  static const bool ok = __builtin_cpu_supports("avx") && __builtin_cpu_supports("avx2") &&
+                         __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
   return ok;
 }
 
@@ -31,6 +32,11 @@ bool cpu_supports_kernel() {
 VISCPM_AVX inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
 VISCPM_AVX inline __m256 load8(const c10::Half* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+// bf16 is the upper half of an fp32: widening is a 16-bit shift.
+VISCPM_AVX inline __m256 load8(const c10::BFloat16* p) {
+  const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
 }
 VISCPM_AVX inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -95,7 +101,7 @@ at::Tensor small_batch_linear(const at::Tensor& x, const at::Tensor& weight) {
   const bool eligible = small_batch_kernel_active() && x.device().is_cpu() && weight.device().is_cpu() &&
                         rows >= 1 && rows <= kSmallBatchMaxRows && x.scalar_type() == dtype &&
                         weight.is_contiguous() && x.size(-1) == K &&
-                        (dtype == at::kFloat || dtype == at::kHalf);
+                        (dtype == at::kFloat || dtype == at::kHalf || dtype == at::kBFloat16);
   if (!eligible) return pooled_linear(x, weight);
 #if VISCPM_SMALL_GEMM_X86
   at::Tensor xf = x.reshape({rows, K}).to(at::kFloat).contiguous();
@@ -105,8 +111,10 @@ at::Tensor small_batch_linear(const at::Tensor& x, const at::Tensor& weight) {
   const float* xp = xf.const_data_ptr<float>();
   if (dtype == at::kFloat) {
     dispatch_rows(rows, xp, weight.const_data_ptr<float>(), K, N, out.mutable_data_ptr<float>());
-  } else {
+  } else if (dtype == at::kHalf) {
     dispatch_rows(rows, xp, weight.const_data_ptr<c10::Half>(), K, N, out.mutable_data_ptr<c10::Half>());
+  } else {
+    dispatch_rows(rows, xp, weight.const_data_ptr<c10::BFloat16>(), K, N, out.mutable_data_ptr<c10::BFloat16>());
   }
   return out;
 #else
