@@ -6,6 +6,7 @@
 #include "common/tensor_text.h"
 
 #include <cstdio>
+#include <ATen/Context.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/InferenceMode.h>
 #include <ATen/core/Generator.h>
@@ -106,6 +107,7 @@ void CpmBeeImpl::refresh_fused_weights() {
 void CpmBeeImpl::init_random_(uint64_t seed, double std) {
   c10::InferenceMode guard;
   at::Generator gen = at::detail::createCPUGenerator(seed);
+  bool seeded_device = false;
   for (auto& item : named_parameters(/*recurse=*/true)) {
     at::Tensor p = item.value();
     const std::string& name = item.key();
@@ -116,6 +118,14 @@ void CpmBeeImpl::init_random_(uint64_t seed, double std) {
     const double low = mean - std::sqrt(3.0) * sd, high = mean + std::sqrt(3.0) * sd;
     if (p.device().is_cpu() && p.scalar_type() == at::kFloat) {
       p.uniform_(low, high, gen);
+      continue;
+    }
+    if (!p.device().is_cpu()) {
+      // On a GPU: the device's own generator, seeded once (10B values from the CPU would
+      // take minutes); the values differ from a CPU run's, the distribution does not.
+      if (!seeded_device) at::manual_seed(seed);
+      seeded_device = true;
+      p.uniform_(low, high);
       continue;
     }
     // Reduced dtypes / other devices: fp32 draws in bounded chunks copied into place (the

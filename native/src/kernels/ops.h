@@ -12,6 +12,16 @@
 
 namespace viscpm::kernels {
 
+// ---- implementation choice --------------------------------------------------------------
+
+// Whether this library holds the kernels of kernels/cuda (built with VISCPM_CUDA).
+bool cuda_kernels_built();
+// CUDA tensors take the kernels of kernels/cuda when built and enabled (the default);
+// disabled, they take the LibTorch implementations of kernels/cpu (benchmarks compare the
+// two, the kernel tests use them as the reference). Process-wide; set before a model runs.
+void set_cuda_kernels_enabled(bool enabled);
+bool cuda_kernels_enabled();
+
 // ---- dense ------------------------------------------------------------------------------
 
 // y = x·Wᵀ (+ b), x [..., K] in W's dtype, W [N, K] -> [..., N]. Without a bias, few rows

@@ -89,6 +89,35 @@ std::shared_ptr<PaintModel> PaintModel::load(const std::filesystem::path& model_
   return load(PaintModelPaths::from_directory(model_dir), options);
 }
 
+std::shared_ptr<PaintModel> PaintModel::assemble(std::shared_ptr<const text::Tokenizer> tokenizer, cpmbee::CpmBee llm,
+                                                 diffusion::TransBlock trans_block, diffusion::UnetModel unet,
+                                                 diffusion::VaeDecoder vae, diffusion::SchedulerConfig scheduler_config) {
+  if (!tokenizer || llm.is_empty() || trans_block.is_empty() || unet.is_empty() || vae.is_empty())
+    throw InvalidArgument("paint model: every part must be given");
+  if (tokenizer->vocab_size() != llm->config().vocab_size)
+    throw InvalidArgument("paint model: the vocabulary has " + std::to_string(tokenizer->vocab_size()) +
+                          " entries but CPM-Bee's vocab_size is " + std::to_string(llm->config().vocab_size));
+  if (trans_block->dim_model() != llm->config().dim_model ||
+      trans_block->dim_out() != unet->config().cross_attention_dim)
+    throw InvalidArgument("paint model: the trans block maps " + std::to_string(trans_block->dim_model()) + " -> " +
+                          std::to_string(trans_block->dim_out()) + " but CPM-Bee has " +
+                          std::to_string(llm->config().dim_model) + " and the UNet's cross-attention takes " +
+                          std::to_string(unet->config().cross_attention_dim));
+  if (vae->config().latent_channels != unet->config().in_channels)
+    throw InvalidArgument("paint model: the VAE's latent channels differ from the UNet's input channels");
+  if (llm->device() != unet->device() || vae->device() != unet->device())
+    throw InvalidArgument("paint model: the parts are on different devices");
+  diffusion::make_scheduler("ddpm", scheduler_config);  // throws InvalidArgument on a bad config
+  std::shared_ptr<PaintModel> model(new PaintModel());
+  model->tokenizer_ = std::move(tokenizer);
+  model->llm_ = std::move(llm);
+  model->trans_block_ = std::move(trans_block);
+  model->unet_ = std::move(unet);
+  model->vae_ = std::move(vae);
+  model->scheduler_config_ = std::move(scheduler_config);
+  return model;
+}
+
 std::shared_ptr<PaintModel> PaintModel::load(const PaintModelPaths& paths, const PaintModelOptions& options) {
   paths.check_exist();
   if (!pipelines::is_model_dtype(options.diffusion_dtype))

@@ -123,6 +123,12 @@ class PaintModel {
   // latent channels vs UNet channels); InvalidArgument bad options.
   static std::shared_ptr<PaintModel> load(const std::filesystem::path& model_dir, const PaintModelOptions& options = {});
   static std::shared_ptr<PaintModel> load(const PaintModelPaths& paths, const PaintModelOptions& options = {});
+  // From parts already built (benchmarks and tests with random weights at the released
+  // shapes): InvalidArgument when they do not fit together (vocabulary, widths, channels,
+  // devices) or the scheduler config cannot build the default scheduler.
+  static std::shared_ptr<PaintModel> assemble(std::shared_ptr<const text::Tokenizer> tokenizer, cpmbee::CpmBee llm,
+                                              diffusion::TransBlock trans_block, diffusion::UnetModel unet,
+                                              diffusion::VaeDecoder vae, diffusion::SchedulerConfig scheduler_config);
 
   // One text-to-image call. InvalidArgument: bad request (sizes, steps, guidance, count,
   // scheduler name, latents/noise shapes, prompt text the tokenizer rejects, e.g. an
