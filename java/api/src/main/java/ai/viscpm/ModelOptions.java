@@ -3,7 +3,7 @@ package ai.viscpm;
 /**
  * Where and how a model runs. Immutable; build with {@link #builder()}.
  *
- * @param device CPU (default) or CUDA
+ * @param device CPU (default), CUDA, or AUTO (CUDA when usable, else the CPU with a warning)
  * @param cudaIndex which CUDA device when there are several
  * @param dtype parameter precision (AUTO: float32 on the CPU, float16 on CUDA)
  * @param verifyChecksums check the CRC-32 of every checkpoint record read (default true)
@@ -23,9 +23,13 @@ public record ModelOptions(Device device, int cudaIndex, DType dtype, boolean ve
     return new Builder();
   }
 
-  /** The device string of the native API ("cpu", "cuda:0", ...). */
+  /** The device string of the native API ("cpu", "cuda:0", "auto"). */
   public String deviceName() {
-    return device == Device.CPU ? "cpu" : "cuda:" + cudaIndex;
+    return switch (device) {
+      case CPU -> "cpu";
+      case AUTO -> "auto";
+      case CUDA -> "cuda:" + cudaIndex;
+    };
   }
 
   public static final class Builder {

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.viscpm.CancelledException;
+import ai.viscpm.Device;
 import ai.viscpm.InvalidInputException;
 import ai.viscpm.ModelOptions;
 import ai.viscpm.PixelFormat;
@@ -65,6 +66,21 @@ class ChatIT {
 
   private static GenerationConfig parity() {
     return GenerationConfig.builder().maxLength(inputs.path("max_length").asInt()).escapeText(false).build();
+  }
+
+  @Test
+  void autoDeviceRunsWhereverItCanAndGivesTheReferenceAnswer() throws Exception {
+    // On a machine without a usable GPU (CI) AUTO falls back to the CPU with one warning
+    // line; with one it runs on CUDA. Either way the fixture's first answer comes back.
+    ModelOptions auto = ModelOptions.builder().device(Device.AUTO).build();
+    assertEquals("auto", auto.deviceName());
+    try (ChatModel onAuto = ChatModel.load(Fixtures.resolve("models/chat"),
+            Fixtures.resolve("models/chat/viscpm_chat.pt"), null, null, Fixtures.resolve("vocab/bee.txt"), auto);
+        ChatSession session = onAuto.newSession(image)) {
+      JsonNode turn = expected.path("turns").get(0);
+      ChatAnswer answer = session.ask(turn.path("question").asText(), parity(), text -> true);
+      assertEquals(turn.path("answer").asText(), answer.text());
+    }
   }
 
   @Test

@@ -9,7 +9,7 @@ import picocli.CommandLine.Option;
 
 /** Device, precision and threads, shared by the model commands. */
 final class ModelFlags {
-  @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N (default: ${DEFAULT-VALUE})")
+  @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda, cuda:N or auto (CUDA when usable, else the CPU; default: ${DEFAULT-VALUE})")
   String device;
 
   @Option(names = "--dtype", defaultValue = "auto",
@@ -32,7 +32,7 @@ final class ModelFlags {
     return b.build();
   }
 
-  /** "cpu", "cuda" or "cuda:N" into the builder; IllegalArgumentException naming the forms otherwise. */
+  /** "cpu", "cuda", "cuda:N" or "auto" into the builder; IllegalArgumentException naming the forms otherwise. */
   static void device(ModelOptions.Builder b, String text) {
     String d = text.toLowerCase(java.util.Locale.ROOT);
     java.util.regex.Matcher m = java.util.regex.Pattern.compile("cuda(?::(\\d{1,4}))?").matcher(d);
@@ -41,8 +41,10 @@ final class ModelFlags {
       if (m.group(1) != null) b.cudaIndex(Integer.parseInt(m.group(1)));
     } else if (d.equals("cpu")) {
       b.device(Device.CPU);
+    } else if (d.equals("auto")) {
+      b.device(Device.AUTO);
     } else {
-      throw new IllegalArgumentException("bad device '" + text + "' (use cpu, cuda or cuda:N)");
+      throw new IllegalArgumentException("bad device '" + text + "' (use cpu, cuda, cuda:N or auto)");
     }
   }
 }

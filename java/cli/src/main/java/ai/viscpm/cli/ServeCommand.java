@@ -44,7 +44,7 @@ final class ServeCommand implements Callable<Integer> {
   @Option(names = "--max-body-bytes", defaultValue = "20971520", description = "largest request body (default: ${DEFAULT-VALUE})")
   long maxBodyBytes;
 
-  @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N (default: ${DEFAULT-VALUE})")
+  @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda, cuda:N or auto (CUDA when usable, else the CPU; default: ${DEFAULT-VALUE})")
   String device;
 
   @Option(names = "--dtype", defaultValue = "auto", description = "auto, float32, bfloat16, float16 (default: ${DEFAULT-VALUE})")
