@@ -104,11 +104,14 @@ TEST_F(KernelsOps, ResultsDoNotDependOnTheThreadCount) {
   const auto three = run_all();
   at::set_num_threads(saved);
   for (size_t i = 0; i < one.size(); ++i) EXPECT_TRUE(at::equal(one[i], three[i])) << "output " << i;
-  EXPECT_TRUE(at::equal(three[1], lib2));
-  EXPECT_TRUE(at::equal(three[2], lib3));
-  EXPECT_TRUE(at::equal(three[0], lib2n));
-  EXPECT_TRUE(at::equal(three[4], libc));
-  EXPECT_TRUE(at::equal(three[5], libcn));
+  // The blocks equal one whole at::linear where this CPU's BLAS keeps the bits of a block
+  // (pooled_blas.h); elsewhere they stay within fp32 rounding of it.
+  const std::vector<std::pair<at::Tensor, at::Tensor>> whole{
+      {three[1], lib2}, {three[2], lib3}, {three[0], lib2n}, {three[4], libc}, {three[5], libcn}};
+  for (const auto& [pooled, plain] : whole) {
+    if (cpu::blas_blocks_are_exact()) EXPECT_TRUE(at::equal(pooled, plain));
+    else EXPECT_TRUE(at::allclose(pooled, plain, 1e-4, 1e-4));
+  }
   EXPECT_TRUE(at::equal(one[6], one[7]));  // slicing changes nothing either
 }
 

@@ -1,16 +1,49 @@
 #include "kernels/cpu/pooled_blas.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/ops/addmm.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/linear.h>
+#include <ATen/ops/equal.h>
 #include <ATen/ops/mm.h>
+#include <ATen/ops/randn.h>
+
+#include <c10/core/InferenceMode.h>
 
 namespace viscpm::kernels::cpu {
 
+bool blas_blocks_are_exact() {
+  // Row blocks at offsets and lengths that are not multiples of any sgemm unroll, and
+  // column blocks, against one product; one BLAS thread, as the blocks run.
+  static const bool exact = [] {
+    c10::InferenceMode guard;
+    runtime::keep_blas_on_one_thread();
+    const auto gen = at::detail::createCPUGenerator(7);
+    const at::Tensor x = at::randn({97, 67}, gen), w = at::randn({67, 89}, gen);
+    const at::Tensor full = at::mm(x, w);
+    for (int64_t r0 : {1, 17, 37}) {
+      if (!at::equal(at::mm(x.narrow(0, r0, 29), w), full.narrow(0, r0, 29))) return false;
+    }
+    for (int64_t c0 : {3, 41}) {
+      if (!at::equal(at::mm(x, w.narrow(1, c0, 23)), full.narrow(1, c0, 23))) return false;
+    }
+    return true;
+  }();
+  return exact;
+}
+
+int64_t block_parallelism() {
+  // Inexact BLAS: the machine's logical CPUs, a constant of the machine (never the thread
+  // setting), so that the blocks are as large as a full pool would use.
+  static const int64_t fixed = std::max(1, runtime::hardware_threads());
+  return blas_blocks_are_exact() ? at::get_num_threads() : fixed;
+}
+
 bool blas_work_is_pooled(const at::Tensor& t) {
   const auto dtype = t.scalar_type();
-  return t.device().is_cpu() && (dtype == at::kFloat || dtype == at::kDouble) && at::get_num_threads() > 1 &&
-         !at::in_parallel_region();
+  if (!t.device().is_cpu() || (dtype != at::kFloat && dtype != at::kDouble)) return false;
+  if (!blas_blocks_are_exact()) return true;  // fixed blocks at every thread count
+  return at::get_num_threads() > 1 && !at::in_parallel_region();
 }
 
 at::Tensor pooled_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
@@ -26,7 +59,7 @@ at::Tensor pooled_linear(const at::Tensor& x, const at::Tensor& weight, const at
   out_sizes.back() = N;
   at::Tensor out = at::empty({M, N}, x.options());
   const at::Tensor weight_t = weight.t();
-  const int64_t threads = at::get_num_threads();
+  const int64_t threads = block_parallelism();
   if (M < 64 * threads && N >= 256 * threads) {
     // Few rows (a prompt of a hundred tokens), many outputs: blocks of output columns, each a
     // contiguous [M, block] product copied into place; row blocks of a few dozen rows would

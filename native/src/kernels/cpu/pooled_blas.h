@@ -4,8 +4,18 @@
 // OpenMP pool they take the cores the other pool needs (a mid-size UNet step: 0.30 s on one
 // thread, 2.0 s on two). common/runtime therefore runs OpenBLAS on one thread, and the
 // products big enough to share are cut here into blocks of rows, one BLAS call per block on
-// each intra-op thread. Each block is one BLAS call over the same data as the unsplit call;
-// kernels_ops_test checks that 1 and 3 threads give the same bits.
+// each intra-op thread. Each block is one BLAS call over the same data as the unsplit call.
+//
+// Whether a block of a product has the same bits as the unsplit product depends on the BLAS
+// kernels the CPU gets: OpenBLAS's AVX-512 (SkylakeX) sgemm keeps them, its AVX2 (Haswell,
+// Zen) sgemm does not (other row counts and offsets take other edge kernels). A probe at
+// first use decides between two blockings:
+//   exact BLAS:  blocks per pool thread, taken only with more than one thread; any split
+//                equals the unsplit at::linear.
+//   other BLAS:  blocks fixed by the shape and the machine alone (sized for as many threads as
+//                it has logical CPUs), taken at every thread count, so the thread setting
+//                never changes a result.
+// kernels_ops_test checks that 1 and 3 threads give the same bits on either kind of CPU.
 #pragma once
 
 #include <ATen/Parallel.h>
@@ -19,23 +29,32 @@
 
 namespace viscpm::kernels::cpu {
 
-// Whether splitting pays: the pool has more than one thread, we are not already inside one of
-// its tasks, and the dtype is one LibTorch hands to the BLAS library (reduced precision goes
-// through oneDNN or ATen's own kernels, which use the pool themselves).
+// Whether row and column blocks of an fp32 product equal the unsplit product bit for bit on
+// this CPU (probed once).
+bool blas_blocks_are_exact();
+// The thread count blocks are sized for: the pool's (exact BLAS) or the machine's logical
+// CPUs (inexact BLAS, whatever the pool has).
+int64_t block_parallelism();
+
+// Whether the work is cut into blocks: a CPU tensor of a dtype LibTorch hands to the BLAS
+// library (reduced precision goes through oneDNN or ATen's own kernels, which use the pool
+// themselves) and, with exact BLAS, a pool of more than one thread that we are not already
+// inside of (with inexact BLAS the same blocks run inline there).
 bool blas_work_is_pooled(const at::Tensor& t);
 
 // y = x·Wᵀ (+ b): at::linear's arithmetic (addmm with the bias, mm without) on row blocks.
 at::Tensor pooled_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
 
 // Runs f(batch_begin, batch_end, row_begin, row_end) over a [batch, rows] grid, each call a
-// block of at most max_rows rows: one block per pool thread when the work (flops_per_row per
-// row) is big enough to share, the whole grid in one call otherwise. For row-independent work
-// (attention per query row, a GEMM per output row) the result is the same either way.
+// block of at most max_rows rows: one block per thread of block_parallelism() when the work
+// (flops_per_row per row) is big enough to share, the whole grid in one call otherwise. For
+// row-independent work (attention per query row, a GEMM per output row) the result is the
+// same either way with exact BLAS; with inexact BLAS the blocks depend on the shape only.
 template <class F>
 void for_each_row_block(int64_t batch, int64_t rows, int64_t flops_per_row, int64_t max_rows, bool pooled, F&& f) {
   constexpr int64_t kMinFlopsPerTask = int64_t{1} << 20;  // below this, a task costs more than it saves
   max_rows = std::max<int64_t>(1, std::min(max_rows, rows));
-  const int64_t threads = pooled ? at::get_num_threads() : 1;
+  const int64_t threads = pooled ? block_parallelism() : 1;
   const int64_t total = batch * rows;
   if (threads <= 1 || total * flops_per_row < 2 * kMinFlopsPerTask || total == 0) {
     for (int64_t r = 0; r < rows; r += max_rows) f(int64_t{0}, batch, r, std::min(rows, r + max_rows));
