@@ -1,10 +1,19 @@
-// Small helpers the benchmark programs share: random weights with a sane scale, wall-clock
-// timing, the peak resident set size, and min/median over repeats.
+// Small helpers the benchmark programs share: random weights with a sane scale, a random
+// chat-like CPM-Bee prompt, wall-clock timing, the peak resident set size, and min/median
+// over repeats.
 #pragma once
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Generator.h>
+#include <ATen/Context.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/div.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/randint.h>
 #include <ATen/ops/randn.h>
+#include <ATen/ops/zeros.h>
 #include <ATen/record_function.h>
 #include <sys/resource.h>
 
@@ -18,6 +27,7 @@
 #include <vector>
 
 #include "common/module.h"
+#include "cpmbee/inputs.h"
 
 namespace bench {
 
@@ -27,9 +37,12 @@ inline double peak_rss_gib() {
   return static_cast<double>(usage.ru_maxrss) / (1024.0 * 1024.0);  // ru_maxrss is in KiB on Linux
 }
 
-// Norms at identity, everything else N(0, 0.02^2), drawn in fp32 and cast to the parameter.
+// Norms at identity, everything else N(0, 0.02^2): on the CPU drawn in fp32 from a generator
+// seeded with `seed` and cast to the parameter; on a GPU drawn in place by the device's own
+// generator (seeded once with `seed`), since a billion draws through the CPU take minutes.
 inline void randomize(viscpm::nn::Module& module, uint64_t seed) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  bool device_seeded = false;
   for (auto& item : module.named_parameters()) {
     at::Tensor p = item.value();
     const std::string& name = item.key();
@@ -38,10 +51,32 @@ inline void randomize(viscpm::nn::Module& module, uint64_t seed) {
       p.fill_(1.0);
     } else if (is_norm) {
       p.zero_();
+    } else if (!p.device().is_cpu()) {
+      if (!device_seeded) at::manual_seed(seed);
+      device_seeded = true;
+      p.normal_(0.0, 0.02);
     } else {
       p.copy_(at::randn(p.sizes(), gen, at::kFloat) * 0.02);
     }
   }
+}
+
+// A chat-like CPM-Bee prompt of `len` random tokens (CPU tensors): one context, 9 segments
+// over the positions, a random segment relation table with a zero diagonal.
+inline viscpm::cpmbee::CpmBeeInputs random_prompt(int64_t len, int64_t vocab_size) {
+  const auto longs = at::TensorOptions().dtype(at::kLong);
+  viscpm::cpmbee::CpmBeeInputs p;
+  p.input_ids = at::randint(10, vocab_size, {1, len}, longs);
+  p.input_id_subs = at::zeros({1, len}, longs);
+  p.positions = at::arange(len, longs).unsqueeze(0);
+  p.context = at::ones({1, len}, longs);
+  p.sample_ids = at::zeros({1, len}, longs);
+  p.num_segments = at::full({1, len}, 9, longs);
+  p.segment_ids = at::div(at::arange(len, longs) * 8, len, "floor").unsqueeze(0);
+  p.segment_rel_offset = at::zeros({1, len}, longs);
+  p.segment_rel = at::randint(2, 20, {1, 81}, longs);
+  for (int64_t s = 0; s < 9; ++s) p.segment_rel[0][s * 9 + s] = 0;
+  return p;
 }
 
 template <class F>

@@ -5,6 +5,7 @@
 // the peak resident set size (getrusage).
 //
 // usage: cpmbee_fullsize [config.json] [--prompt N] [--steps N] [--beams N] [--threads N]
+#include "bench_common.h"
 #include "common/runtime.h"
 #include "cpmbee/model.h"
 #include "kernels/cpu/small_batch_gemm.h"
@@ -91,17 +92,7 @@ int main(int argc, char** argv) {
 
   c10::InferenceMode guard;
   const auto longs = at::TensorOptions().dtype(at::kLong);
-  CpmBeeInputs p;
-  p.input_ids = at::randint(10, config.vocab_size, {1, prompt_len}, longs);
-  p.input_id_subs = at::zeros({1, prompt_len}, longs);
-  p.positions = at::arange(prompt_len, longs).unsqueeze(0);
-  p.context = at::ones({1, prompt_len}, longs);
-  p.sample_ids = at::zeros({1, prompt_len}, longs);
-  p.num_segments = at::full({1, prompt_len}, 9, longs);
-  p.segment_ids = at::div(at::arange(prompt_len, longs) * 8, prompt_len, "floor").unsqueeze(0);
-  p.segment_rel_offset = at::zeros({1, prompt_len}, longs);
-  p.segment_rel = at::randint(2, 20, {1, 81}, longs);
-  for (int64_t s = 0; s < 9; ++s) p.segment_rel[0][s * 9 + s] = 0;
+  const CpmBeeInputs p = bench::random_prompt(prompt_len, config.vocab_size);
 
   KvCache cache = model->new_cache(beams, prompt_len + steps);
   t = Clock::now();

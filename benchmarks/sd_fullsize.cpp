@@ -4,15 +4,9 @@
 // [2, 77, 1024]) and one VAE decode of [1, 4, 64, 64] to a 512x512 image. Prints wall
 // seconds and the peak resident set size, and writes the same lines to the result file.
 //
-// Build (after building libviscpm in build/sd with the diffusion component):
-//   c++ -O3 -std=gnu++17 -D_GLIBCXX_USE_CXX11_ABI=1 -Inative/src \
-//       -isystem ~/.cache/viscpm/torch-2.10.0/torch/include \
-//       -isystem ~/.cache/viscpm/torch-2.10.0/torch/include/torch/csrc/api/include \
-//       benchmarks/sd_fullsize.cpp -o build/sd/sd_fullsize \
-//       -Wl,-rpath,$HOME/.cache/viscpm/bytedeco-2.10.0-1.5.13/lib:$PWD/build/sd build/sd/libviscpm.so \
-//       ~/.cache/viscpm/bytedeco-2.10.0-1.5.13/lib/libtorch_cpu.so ~/.cache/viscpm/bytedeco-2.10.0-1.5.13/lib/libc10.so
+// Built with the other benchmarks (-DVISCPM_BUILD_BENCHMARKS=ON, into <build>/benchmarks).
 // Run from the repository root:
-//   build/sd/sd_fullsize [--dtype fp32|bf16] [--out benchmarks/results/sd_fullsize_cpu.txt]
+//   <build>/benchmarks/sd_fullsize [--dtype fp32|bf16] [--out benchmarks/results/sd_fullsize_cpu.txt]
 #include <ATen/core/Tensor.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
@@ -29,44 +23,14 @@
 #include <sstream>
 #include <string>
 
+#include "bench_common.h"
 #include "diffusion/unet.h"
 #include "diffusion/vae.h"
 
 using namespace viscpm::diffusion;
 
-namespace {
-
-double peak_rss_gib() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / (1024.0 * 1024.0);  // ru_maxrss is in KiB on Linux
-}
-
-// Random weights with a sane scale: norms at identity, everything else N(0, 0.02^2).
-void randomize(viscpm::nn::Module& module, uint64_t seed) {
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  for (auto& item : module.named_parameters()) {
-    at::Tensor p = item.value();
-    const std::string& name = item.key();
-    const bool is_norm = name.find("norm") != std::string::npos;
-    if (is_norm && name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0) {
-      p.fill_(1.0);
-    } else if (is_norm) {
-      p.zero_();
-    } else {
-      p.copy_(at::randn(p.sizes(), gen, at::kFloat) * 0.02);
-    }
-  }
-}
-
-template <class F>
-double seconds(F&& f) {
-  auto start = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-}  // namespace
+using bench::peak_rss_gib;
+using bench::seconds;
 
 int main(int argc, char** argv) {
   std::string dtype_name = "fp32", out_path = "benchmarks/results/sd_fullsize_cpu.txt";
@@ -91,7 +55,7 @@ int main(int argc, char** argv) {
   UnetModel unet(nullptr);
   double t_build = seconds([&] {
     unet = UnetModel(unet_config, unet_options);
-    randomize(*unet, 1);
+    bench::randomize(*unet, 1);
   });
   int64_t params = 0;
   for (const auto& p : unet->parameters()) params += p.numel();
@@ -114,7 +78,7 @@ int main(int argc, char** argv) {
   VaeOptions vae_options;
   vae_options.dtype = dtype;
   VaeDecoder vae(VaeConfig::from_file("models/sd21-base/vae/config.json"), vae_options);
-  randomize(*vae, 2);
+  bench::randomize(*vae, 2);
   at::Tensor latents = at::randn({1, 4, 64, 64}, gen, at::kFloat);
   at::Tensor image;
   double t_vae = seconds([&] {

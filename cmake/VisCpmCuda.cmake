@@ -88,6 +88,7 @@ function(viscpm_cuda_compile_check target)
   endforeach()
   set(gencode -gencode=arch=compute_80,code=sm_80 -gencode=arch=compute_90,code=sm_90
               -gencode=arch=compute_90,code=compute_90)
+  file(GLOB headers CONFIGURE_DEPENDS "${VISCPM_SOURCE_ROOT}/kernels/cuda/*.cuh" "${VISCPM_SOURCE_ROOT}/kernels/ops.h")
   set(objects "")
   foreach(source IN LISTS ARG_SOURCES)
     get_filename_component(name "${source}" NAME_WE)
@@ -97,7 +98,7 @@ function(viscpm_cuda_compile_check target)
       COMMAND "${nvcc}" -c -std=c++17 -cudart shared ${VISCPM_NVCC_FLAGS} ${gencode} -Xcompiler=-fPIC
               -D_GLIBCXX_USE_CXX11_ABI=1 -DTORCH_ASSERT_ONLY_METHOD_OPERATORS -DAT_PER_OPERATOR_HEADERS
               ${include_flags} "${source}" -o "${object}"
-      DEPENDS "${source}" ${ARG_SOURCES}
+      DEPENDS "${source}" ${headers}
       COMMENT "nvcc (compile check) ${name}.cu"
       VERBATIM)
     list(APPEND objects "${object}")

@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "../bench_common.h"
 #include "common/error.h"
 #include "cpmbee/model.h"
 #include "diffusion/scheduler.h"
@@ -118,41 +119,12 @@ std::string ratio_text(double measured, double floor, const char* what) {
   return buf;
 }
 
-// Random weights on the device: norms at 1 (and their biases at 0), everything else N(0, 0.02²).
-void randomize(nn::Module& module) {
-  for (auto& item : module.named_parameters()) {
-    at::Tensor p = item.value();
-    const std::string& name = item.key();
-    const bool is_norm = name.find("norm") != std::string::npos;
-    if (is_norm && name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0) p.fill_(1.0);
-    else if (is_norm) p.zero_();
-    else p.normal_(0.0, 0.02);
-  }
-}
-
-cpmbee::CpmBeeInputs prompt_inputs(int64_t len, int64_t vocab, const at::Device& device) {
-  const auto longs = at::TensorOptions().dtype(at::kLong);
-  cpmbee::CpmBeeInputs p;
-  p.input_ids = at::randint(10, vocab, {1, len}, longs);
-  p.input_id_subs = at::zeros({1, len}, longs);
-  p.positions = at::arange(len, longs).unsqueeze(0);
-  p.context = at::ones({1, len}, longs);
-  p.sample_ids = at::zeros({1, len}, longs);
-  p.num_segments = at::full({1, len}, 9, longs);
-  p.segment_ids = at::div(at::arange(len, longs) * 8, len, "floor").unsqueeze(0);
-  p.segment_rel_offset = at::zeros({1, len}, longs);
-  p.segment_rel = at::randint(2, 20, {1, 81}, longs);
-  for (int64_t s = 0; s < 9; ++s) p.segment_rel[0][s * 9 + s] = 0;
-  (void)device;
-  return p;
-}
-
 // Batch-1 (or beams-row) decode steps on the raw model: prefill `prompt` tokens, then
 // `steps` single-token steps; returns the per-step times.
 Stats decode_steps(const cpmbee::CpmBeeImpl& model, int64_t rows, int64_t prompt, int steps) {
   const auto longs = at::TensorOptions().dtype(at::kLong).device(model.device());
   cpmbee::KvCache cache = model.new_cache(rows, prompt + steps + 8);
-  model.prefill(prompt_inputs(prompt, model.config().vocab_size, model.device()), cache, {}, cpmbee::LogitsMode::kLast);
+  model.prefill(bench::random_prompt(prompt, model.config().vocab_size), cache, {}, cpmbee::LogitsMode::kLast);
   at::Tensor parents = at::arange(rows, longs).flip(0);  // a reorder every step, as beam search does
   std::vector<double> v;
   for (int i = 0; i < steps; ++i) {
@@ -216,7 +188,7 @@ int main(int argc, char** argv) {
     llm->init_random_(1234, 1.0);
     vision::VisionEncoder vision(vision::Beit3Config::large(), llm_config.dim_model,
                                  at::TensorOptions().dtype(at::kHalf).device(cuda));
-    randomize(*vision);
+    bench::randomize(*vision, 1);
     sync();
     double weight_bytes = 0;
     for (const auto& p : llm->parameters()) weight_bytes += p.nbytes();
@@ -294,12 +266,12 @@ int main(int argc, char** argv) {
     unet_options.dtype = at::kHalf;
     unet_options.device = cuda;
     diffusion::UnetModel unet(diffusion::UnetConfig::from_file(models + "/sd21-base/unet/config.json"), unet_options);
-    randomize(*unet);
+    bench::randomize(*unet, 2);
     diffusion::VaeOptions vae_options;
     vae_options.dtype = at::kHalf;
     vae_options.device = cuda;
     diffusion::VaeDecoder vae(diffusion::VaeConfig::from_file(models + "/sd21-base/vae/config.json"), vae_options);
-    randomize(*vae);
+    bench::randomize(*vae, 3);
     sync();
 
     at::Tensor sample = at::randn({2, 4, 64, 64}, half), context = at::randn({2, 77, 1024}, half);
@@ -349,7 +321,7 @@ int main(int argc, char** argv) {
     cpmbee::CpmBee llm(llm_config, at::kHalf, cuda);
     llm->init_random_(99, 1.0);
     diffusion::TransBlock trans(llm_config.dim_model, 1024, half);
-    randomize(*trans);
+    bench::randomize(*trans, 4);
     auto model = paint::PaintModel::assemble(
         tokenizer, llm, trans, unet, vae,
         diffusion::SchedulerConfig::from_file(models + "/sd21-base/scheduler/scheduler_config.json"));

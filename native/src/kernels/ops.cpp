@@ -24,16 +24,6 @@
 
 namespace viscpm::kernels {
 
-namespace {
-std::atomic<bool> g_cuda_kernels_enabled{true};
-
-#ifdef VISCPM_WITH_CUDA_KERNELS
-bool use_cuda(const at::Tensor& t) { return t.is_cuda() && g_cuda_kernels_enabled.load(std::memory_order_relaxed); }
-#else
-bool use_cuda(const at::Tensor&) { return false; }
-#endif
-}  // namespace
-
 bool cuda_kernels_built() {
 #ifdef VISCPM_WITH_CUDA_KERNELS
   return true;
@@ -41,8 +31,15 @@ bool cuda_kernels_built() {
   return false;
 #endif
 }
+
+namespace {
+std::atomic<bool> g_cuda_kernels_enabled{true};
+bool use_cuda(const at::Tensor& t) {
+  return cuda_kernels_built() && t.is_cuda() && g_cuda_kernels_enabled.load(std::memory_order_relaxed);
+}
+}  // namespace
+
 void set_cuda_kernels_enabled(bool enabled) { g_cuda_kernels_enabled.store(enabled); }
-bool cuda_kernels_enabled() { return cuda_kernels_built() && g_cuda_kernels_enabled.load(); }
 
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
 #ifdef VISCPM_WITH_CUDA_KERNELS

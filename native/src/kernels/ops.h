@@ -20,7 +20,6 @@ bool cuda_kernels_built();
 // disabled, they take the LibTorch implementations of kernels/cpu (benchmarks compare the
 // two, the kernel tests use them as the reference). Process-wide; set before a model runs.
 void set_cuda_kernels_enabled(bool enabled);
-bool cuda_kernels_enabled();
 
 // ---- dense ------------------------------------------------------------------------------
 

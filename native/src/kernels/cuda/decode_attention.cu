@@ -144,9 +144,11 @@ at::Tensor cpmbee_decode_attention(const at::Tensor& q, const at::Tensor& keys, 
   const int64_t wanted = std::max<int64_t>(1, (2 * multiprocessors() + rows - 1) / rows);
   const int64_t chunk = std::max<int64_t>(32, (total + wanted - 1) / wanted);
   const int64_t splits = (total + chunk - 1) / chunk;
-  const auto f32 = q.options().dtype(at::kFloat);
-  at::Tensor part_max = at::empty({rows * splits}, f32), part_sum = at::empty({rows * splits}, f32);
-  at::Tensor part_acc = at::empty({rows * splits * dim_head}, f32);
+  // One fp32 workspace per call: [max | sum | acc] of every (row, head, chunk).
+  const int64_t slots = rows * splits;
+  at::Tensor workspace = at::empty({slots * (2 + dim_head)}, q.options().dtype(at::kFloat));
+  at::Tensor part_max = workspace.narrow(0, 0, slots), part_sum = workspace.narrow(0, slots, slots);
+  at::Tensor part_acc = workspace.narrow(0, 2 * slots, slots * dim_head);
   at::Tensor out = at::empty({batch, 1, heads * dim_head}, q.options());
   const Strides4 ms = blocked_in.defined() ? broadcast_strides(blocked_in) : Strides4{0, 0, 0, 0};
   const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(splits));
