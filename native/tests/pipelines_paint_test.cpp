@@ -19,6 +19,7 @@
 #include <limits>
 
 #include "common/error.h"
+#include "common/host_read.h"
 #include "pipelines/paint/paint_model.h"
 #include "io/tensor_source.h"
 #include "testkit/demo/demo_paint.h"
@@ -127,6 +128,47 @@ TEST(DiffusionPaint, SameSeedSameBytesOtherSeedDiffers) {
   EXPECT_EQ(a.seed, 11u);
   EXPECT_EQ(a.scheduler, "ddpm");
   EXPECT_EQ(a.steps, 3);
+}
+
+// A CUDA graph can replay a denoising step only if the step reads nothing back to the host:
+// the reads of a whole call must not grow with the number of steps, for any scheduler.
+TEST(DiffusionPaint, DenoisingStepsReadNothingBackFromTheDevice) {
+  auto model = fixture_model();
+  for (const std::string scheduler : {"ddpm", "ddim", "pndm", "euler", "euler_ancestral", "dpmsolver_multistep"}) {
+    auto reads_for = [&](int64_t steps) {
+      PaintRequest r = small_request();
+      r.scheduler = scheduler;
+      r.num_inference_steps = steps;
+      HostReadCounter reads;
+      model->generate(r);
+      return reads.count();
+    };
+    reads_for(1);  // once-per-process work (e.g. the BLAS probe) happens outside the comparison
+    EXPECT_EQ(reads_for(2), reads_for(5)) << scheduler;
+  }
+}
+
+TEST(DiffusionPaint, AssembleRefusesPartsThatDoNotFit) {
+  auto model = fixture_model();
+  auto tokenizer = std::shared_ptr<const text::Tokenizer>(&model->tokenizer(), [](const text::Tokenizer*) {});
+  const auto& unet_config = model->unet().config();
+  const auto options = at::TensorOptions().dtype(at::kFloat);
+  cpmbee::CpmBee llm(model->language_model().config(), at::kFloat);
+  UnetModel unet(unet_config, UnetOptions{});
+  VaeDecoder vae(model->vae().config(), VaeOptions{});
+  // The trans block's output must be the UNet's cross-attention width.
+  TransBlock narrow(llm->config().dim_model, unet_config.cross_attention_dim + 1, options);
+  EXPECT_NE(expect_throws<InvalidArgument>([&] {
+              PaintModel::assemble(tokenizer, llm, narrow, unet, vae, model->scheduler_config());
+            }).find("cross-attention"),
+            std::string::npos);
+  TransBlock fits(llm->config().dim_model, unet_config.cross_attention_dim, options);
+  EXPECT_NE(expect_throws<InvalidArgument>([&] {
+              PaintModel::assemble(tokenizer, llm, fits, UnetModel(nullptr), vae, model->scheduler_config());
+            }).find("every part"),
+            std::string::npos);
+  auto assembled = PaintModel::assemble(tokenizer, llm, fits, unet, vae, model->scheduler_config());
+  EXPECT_EQ(assembled->default_image_size(), model->default_image_size());
 }
 
 TEST(DiffusionPaint, RandomSeedIsReported) {
