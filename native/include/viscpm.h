@@ -156,9 +156,10 @@ VISCPM_API viscpm_status viscpm_dtype_parse(const char* name, int32_t* dtype_out
 
 /* Defaults come from viscpm_model_default_params() only. */
 typedef struct viscpm_model_params {
-  const char* device;       /* "cpu" (default), "cuda" or "cuda:N" */
+  const char* device;       /* "cpu" (default), "cuda", "cuda:N" or "auto" (CUDA when usable, else the CPU) */
   int32_t dtype;            /* viscpm_dtype */
   int32_t verify_checksums; /* 1 (default): check the CRC-32 of every checkpoint record read */
+  int32_t low_memory;       /* paint only, 0 (default): 1 keeps CPM-Bee only while a prompt is encoded */
 } viscpm_model_params;
 
 VISCPM_API viscpm_model_params viscpm_model_default_params(void);

@@ -148,6 +148,32 @@ TEST(DiffusionPaint, DenoisingStepsReadNothingBackFromTheDevice) {
   }
 }
 
+TEST(DiffusionPaint, LowMemoryModeGivesTheSameBytesWithoutKeepingCpmBee) {
+  PaintModelOptions options;
+  options.llm_dtype = at::kFloat;
+  options.low_memory = true;
+  auto lean = PaintModel::load(fixture_paths(), options);
+  EXPECT_TRUE(lean->low_memory());
+  EXPECT_FALSE(fixture_model()->low_memory());
+  expect_throws<Unsupported>([&] { lean->language_model(); });
+  EXPECT_EQ(lean->llm_dtype(), at::kFloat);
+  for (uint64_t seed : {3u, 4u}) {
+    EXPECT_TRUE(same_bytes(lean->generate(small_request(seed)).images, fixture_model()->generate(small_request(seed)).images))
+        << "seed " << seed;
+  }
+  // Its checks run at load: a checkpoint without CPM-Bee's weights fails there, not at the first image.
+  viscpm::testing::ScratchDir dir;
+  std::vector<std::pair<std::string, at::Tensor>> kept;
+  const auto source = io::TensorSource::open(fixture_paths().checkpoint);
+  for (const auto& e : source->entries())
+    if (e.name.rfind("llm.encoder.layers.0.", 0) != 0) kept.emplace_back(e.name, source->read(e));
+  io::save_torch_zip(dir.path / "no_layer0.pt", kept);
+  PaintModelPaths paths = fixture_paths();
+  paths.checkpoint = dir.path / "no_layer0.pt";
+  EXPECT_NE(expect_throws<FormatError>([&] { PaintModel::load(paths, options); }).find("llm.encoder.layers.0."),
+            std::string::npos);
+}
+
 TEST(DiffusionPaint, AssembleRefusesPartsThatDoNotFit) {
   auto model = fixture_model();
   auto tokenizer = std::shared_ptr<const text::Tokenizer>(&model->tokenizer(), [](const text::Tokenizer*) {});

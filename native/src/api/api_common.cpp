@@ -55,5 +55,6 @@ extern "C" viscpm_model_params viscpm_model_default_params(void) {
   p.device = "cpu";
   p.dtype = VISCPM_DTYPE_AUTO;
   p.verify_checksums = 1;
+  p.low_memory = 0;
   return p;
 }

@@ -72,6 +72,7 @@ LoadReport load_module(viscpm::nn::Module& module, const TensorSource& source, c
     if (!options.allow_unknown) list(msg, "unexpected keys", report.unknown);
     throw FormatError(msg.str());
   }
+  if (options.check_only) return report;
   for (auto& [entry, target] : copies) {
     source.read_into(*entry, target);
     report.loaded.push_back(entry->name);

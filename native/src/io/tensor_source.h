@@ -107,6 +107,7 @@ struct LoadOptions {
   std::string prefix;
   std::vector<std::string> ignored_prefixes;
   bool allow_unknown = false;  // report instead of fail on unknown keys under prefix
+  bool check_only = false;     // every check, no copy (the module may live on the meta device)
 };
 struct LoadReport {
   std::vector<std::string> loaded;

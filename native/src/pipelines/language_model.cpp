@@ -1,6 +1,9 @@
 #include "pipelines/language_model.h"
 
 #include "common/error.h"
+#include "io/tensor_source.h"
+
+#include <c10/core/InferenceMode.h>
 
 namespace viscpm::pipelines {
 
@@ -40,6 +43,15 @@ cpmbee::CpmBee load_language_model(const io::TensorSource& checkpoint, const cpm
   cpmbee::CpmBee llm(config, dtype, device);
   llm->load_weights(checkpoint, "llm.");
   return llm;
+}
+
+void check_language_model(const io::TensorSource& checkpoint, const cpmbee::CpmBeeConfig& config) {
+  c10::InferenceMode guard;
+  cpmbee::CpmBee shapes(config, at::kFloat, at::Device(at::kMeta));  // names and shapes, no storage
+  io::LoadOptions options;
+  options.prefix = "llm.";
+  options.check_only = true;
+  io::load_module(*shapes, checkpoint, options);
 }
 
 }  // namespace viscpm::pipelines

@@ -40,5 +40,7 @@ std::unique_ptr<io::TensorSource> open_checkpoint(const std::filesystem::path& p
 // are FormatError).
 cpmbee::CpmBee load_language_model(const io::TensorSource& checkpoint, const cpmbee::CpmBeeConfig& config,
                                    at::ScalarType dtype, at::Device device);
+// The same checks (keys and shapes under "llm."), reading no weight and allocating none.
+void check_language_model(const io::TensorSource& checkpoint, const cpmbee::CpmBeeConfig& config);
 
 }  // namespace viscpm::pipelines

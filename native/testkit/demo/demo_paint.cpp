@@ -189,8 +189,14 @@ paint::PaintModelPaths write_demo_paint_model(const fs::path& dir, const DemoPai
   c10::InferenceMode guard;
 
   const std::string vocabulary = testkit::demo_vocabulary_text();
-  const cpmbee::CpmBeeConfig llm_config = demo_paint_cpm_bee_config(static_cast<int64_t>(std::count(vocabulary.begin(), vocabulary.end(), '\n')));
-  const ordered_json unet_json = demo_paint_unet_config(), vae_json = demo_paint_vae_config();
+  const int64_t vocab_size = static_cast<int64_t>(std::count(vocabulary.begin(), vocabulary.end(), '\n'));
+  cpmbee::CpmBeeConfig llm_config = demo_paint_cpm_bee_config(vocab_size);
+  if (options.cpm_bee_config) {
+    llm_config = *options.cpm_bee_config;
+    llm_config.vocab_size = vocab_size;
+  }
+  const ordered_json unet_json = options.unet_config.value_or(demo_paint_unet_config());
+  const ordered_json vae_json = options.vae_config.value_or(demo_paint_vae_config());
   const UnetConfig unet_config = UnetConfig::from_json(nlohmann::json::parse(unet_json.dump()), "demo unet config");
   const VaeConfig vae_config = VaeConfig::from_json(nlohmann::json::parse(vae_json.dump()), "demo vae config");
 

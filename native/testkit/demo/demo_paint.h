@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 
 namespace viscpm::testkit {
 
@@ -22,6 +23,10 @@ struct DemoPaintOptions {
   // Stored dtypes, as the released checkpoint (llm.* float16, unet.* / trans_block.* float32).
   at::ScalarType llm_dtype = at::kHalf;
   at::ScalarType diffusion_dtype = at::kFloat;
+  // Larger shapes for benchmarks (defaults: the tiny demo configs below). The CPM-Bee
+  // config's vocab_size is replaced by the demo vocabulary's.
+  std::optional<cpmbee::CpmBeeConfig> cpm_bee_config;
+  std::optional<nlohmann::ordered_json> unet_config, vae_config;
 };
 
 // CPM-Bee: dim 32, 2 layers, 2 heads of 16, FFN 64, "half": true (as the released config).

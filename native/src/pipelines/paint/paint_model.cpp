@@ -110,6 +110,7 @@ std::shared_ptr<PaintModel> PaintModel::assemble(std::shared_ptr<const text::Tok
   diffusion::make_scheduler("ddpm", scheduler_config);  // throws InvalidArgument on a bad config
   std::shared_ptr<PaintModel> model(new PaintModel());
   model->tokenizer_ = std::move(tokenizer);
+  model->llm_dtype_ = llm->dtype();
   model->llm_ = std::move(llm);
   model->trans_block_ = std::move(trans_block);
   model->unet_ = std::move(unet);
@@ -159,7 +160,16 @@ std::shared_ptr<PaintModel> PaintModel::load(const PaintModelPaths& paths, const
   model->tokenizer_ = std::move(tokenizer);
   model->scheduler_config_ = std::move(scheduler_config);
 
-  model->llm_ = pipelines::load_language_model(*source, llm_config, llm_dtype, options.device);
+  model->llm_dtype_ = llm_dtype;
+  if (options.low_memory) {
+    pipelines::check_language_model(*source, llm_config);  // errors now, not at the first image
+    model->on_demand_ = std::make_unique<LanguageModelOnDemand>();
+    model->on_demand_->checkpoint = paths.checkpoint;
+    model->on_demand_->config = llm_config;
+    model->on_demand_->verify_checksums = options.verify_checksums;
+  } else {
+    model->llm_ = pipelines::load_language_model(*source, llm_config, llm_dtype, options.device);
+  }
 
   diffusion::TransBlockOptions trans_options;
   trans_options.dtype = options.diffusion_dtype;
@@ -183,7 +193,23 @@ std::shared_ptr<PaintModel> PaintModel::load(const PaintModelPaths& paths, const
   return model;
 }
 
+const cpmbee::CpmBeeImpl& PaintModel::language_model() const {
+  if (llm_.is_empty())
+    throw Unsupported("this paint model was loaded in low-memory mode: CPM-Bee is loaded only while a prompt is encoded");
+  return *llm_;
+}
+
 PaintConditioning PaintModel::encode_prompt(const std::string& prompt, const std::string& negative_prompt) const {
+  if (!llm_.is_empty()) return encode_with(*llm_, prompt, negative_prompt);
+  // Low-memory mode: CPM-Bee for this encoding only, freed when it returns.
+  std::lock_guard<std::mutex> one_at_a_time(on_demand_->mutex);
+  const auto source = pipelines::open_checkpoint(on_demand_->checkpoint, on_demand_->verify_checksums);
+  const cpmbee::CpmBee llm = pipelines::load_language_model(*source, on_demand_->config, llm_dtype_, device());
+  return encode_with(*llm, prompt, negative_prompt);
+}
+
+PaintConditioning PaintModel::encode_with(const cpmbee::CpmBeeImpl& llm, const std::string& prompt,
+                                          const std::string& negative_prompt) const {
   c10::InferenceMode guard;
   // Both dicts are padded to one length; the padded positions go through CPM-Bee too and
   // stay in the UNet context (it has no attention mask), as in the reference.
@@ -195,8 +221,8 @@ PaintConditioning PaintModel::encode_prompt(const std::string& prompt, const std
   PaintConditioning out;
   out.padded_length = inputs.padded_length;
   // Two batch-1 forwards, as the reference runs them.
-  out.cond_hidden_states = llm_->forward(forward_inputs(inputs.cond), {}, cpmbee::LogitsMode::kNone).hidden_states;
-  out.uncond_hidden_states = llm_->forward(forward_inputs(inputs.uncond), {}, cpmbee::LogitsMode::kNone).hidden_states;
+  out.cond_hidden_states = llm.forward(forward_inputs(inputs.cond), {}, cpmbee::LogitsMode::kNone).hidden_states;
+  out.uncond_hidden_states = llm.forward(forward_inputs(inputs.uncond), {}, cpmbee::LogitsMode::kNone).hidden_states;
   out.cond_embeddings = trans_block_->forward(out.cond_hidden_states);
   out.uncond_embeddings = trans_block_->forward(out.uncond_hidden_states);
   return out;

@@ -37,6 +37,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,6 +53,12 @@ struct PaintModelOptions {
   at::ScalarType diffusion_dtype = at::kFloat;
   diffusion::AttentionSettings attention;  // UNet and VAE attention kernel (kAuto: fused on CUDA)
   bool verify_checksums = true; // CRC-32 of the checkpoint records (io::OpenOptions)
+  // Keep CPM-Bee (19.2 GB in fp16 at full size) only while a prompt is encoded: load() checks
+  // its keys and shapes without reading them, every generate() reads the weights, encodes
+  // and frees them before the denoising loop, so the process holds the text encoder or the
+  // UNet's working memory, never both. Encodings take turns (one CPM-Bee at a time); each
+  // call pays one read of the CPM-Bee weights.
+  bool low_memory = false;
 };
 
 struct PaintRequest {
@@ -146,13 +153,15 @@ class PaintModel {
   static constexpr int64_t kMaxPromptTokens = 3000;
 
   const text::Tokenizer& tokenizer() const { return *tokenizer_; }
-  const cpmbee::CpmBeeImpl& language_model() const { return *llm_; }
+  // Unsupported in low-memory mode (CPM-Bee lives only inside encode_prompt there).
+  const cpmbee::CpmBeeImpl& language_model() const;
+  bool low_memory() const { return llm_.is_empty(); }
   const diffusion::TransBlockImpl& trans_block() const { return *trans_block_; }
   const diffusion::UnetModelImpl& unet() const { return *unet_; }
   const diffusion::VaeDecoderImpl& vae() const { return *vae_; }
   const diffusion::SchedulerConfig& scheduler_config() const { return scheduler_config_; }
   at::Device device() const { return unet_->device(); }
-  at::ScalarType llm_dtype() const { return llm_->dtype(); }
+  at::ScalarType llm_dtype() const { return llm_dtype_; }
   at::ScalarType diffusion_dtype() const { return unet_->dtype(); }
   int64_t vae_factor() const { return vae_->config().upsampling_factor(); }
   // Image sides must be multiples of this (VAE factor x UNet factor).
@@ -163,8 +172,21 @@ class PaintModel {
  private:
   PaintModel() = default;
 
+  // The conditioning of encode_prompt with a given CPM-Bee.
+  PaintConditioning encode_with(const cpmbee::CpmBeeImpl& llm, const std::string& prompt,
+                                const std::string& negative_prompt) const;
+
   std::shared_ptr<const text::Tokenizer> tokenizer_;
-  cpmbee::CpmBee llm_{nullptr};
+  cpmbee::CpmBee llm_{nullptr};  // empty in low-memory mode
+  at::ScalarType llm_dtype_ = at::kFloat;
+  // Low-memory mode: where and how encode_prompt loads CPM-Bee, one load at a time.
+  struct LanguageModelOnDemand {
+    std::filesystem::path checkpoint;
+    cpmbee::CpmBeeConfig config;
+    bool verify_checksums = true;
+    std::mutex mutex;
+  };
+  std::unique_ptr<LanguageModelOnDemand> on_demand_;
   diffusion::TransBlock trans_block_{nullptr};
   diffusion::UnetModel unet_{nullptr};
   diffusion::VaeDecoder vae_{nullptr};

@@ -7,10 +7,13 @@ package ai.viscpm;
  * @param cudaIndex which CUDA device when there are several
  * @param dtype parameter precision (AUTO: float32 on the CPU, float16 on CUDA)
  * @param verifyChecksums check the CRC-32 of every checkpoint record read (default true)
+ * @param lowMemory VisCPM-Paint only (default false): keep CPM-Bee only while a prompt is encoded,
+ *     reading its weights again for every image, so the text encoder and the denoising loop never
+ *     hold memory at the same time; chat models refuse it
  *
  * <p>CPU threads belong to the process, not to a model: see {@link VisCpm#setThreads}.
  */
-public record ModelOptions(Device device, int cudaIndex, DType dtype, boolean verifyChecksums) {
+public record ModelOptions(Device device, int cudaIndex, DType dtype, boolean verifyChecksums, boolean lowMemory) {
   public ModelOptions {
     if (cudaIndex < 0) throw new IllegalArgumentException("cudaIndex must be >= 0");
   }
@@ -37,6 +40,7 @@ public record ModelOptions(Device device, int cudaIndex, DType dtype, boolean ve
     private int cudaIndex;
     private DType dtype = DType.AUTO;
     private boolean verifyChecksums = true;
+    private boolean lowMemory;
 
     public Builder device(Device device) {
       this.device = device;
@@ -58,8 +62,13 @@ public record ModelOptions(Device device, int cudaIndex, DType dtype, boolean ve
       return this;
     }
 
+    public Builder lowMemory(boolean lowMemory) {
+      this.lowMemory = lowMemory;
+      return this;
+    }
+
     public ModelOptions build() {
-      return new ModelOptions(device, cudaIndex, dtype, verifyChecksums);
+      return new ModelOptions(device, cudaIndex, dtype, verifyChecksums, lowMemory);
     }
   }
 }

@@ -62,6 +62,26 @@ class PaintIT {
   }
 
   @Test
+  void lowMemoryModeGivesTheSameBytes() throws Exception {
+    ModelOptions lean = ModelOptions.builder().lowMemory(true).build();
+    try (PaintModel onDemand = PaintModel.load(Fixtures.resolve("models/paint"), null,
+        Fixtures.resolve("vocab/bee.txt"), lean)) {
+      PaintResult a = onDemand.generate(small(21).build());
+      PaintResult b = model.generate(small(21).build());
+      assertTrue(java.util.Arrays.equals(bytes(a, 0), bytes(b, 0)));
+    }
+  }
+
+  @Test
+  void chatRefusesLowMemoryModeClearly() {
+    ModelOptions lean = ModelOptions.builder().lowMemory(true).build();
+    InvalidInputException e = assertThrows(InvalidInputException.class, () -> ai.viscpm.chat.ChatModel.load(
+        Fixtures.resolve("models/chat"), Fixtures.resolve("models/chat/viscpm_chat.pt"), null, null,
+        Fixtures.resolve("vocab/bee.txt"), lean));
+    assertTrue(e.getMessage().contains("low_memory applies to VisCPM-Paint only"), e.getMessage());
+  }
+
+  @Test
   void referencePipelineImageMatches() throws Exception {
     int size = params.path("image_size").asInt();
     PaintResult r = model.generate(PaintRequest.builder(params.path("prompt").asText())

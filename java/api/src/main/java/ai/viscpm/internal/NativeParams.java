@@ -23,6 +23,7 @@ public final class NativeParams {
       params.device(device);
       params.dtype(dtype);
       params.verify_checksums(options.verifyChecksums() ? 1 : 0);
+      params.low_memory(options.lowMemory() ? 1 : 0);
     }
 
     @Override

@@ -26,10 +26,15 @@ final class ModelFlags {
 
   /** The model options; also sets the runtime's thread count (threads belong to the process). */
   ModelOptions options() throws VisCpmException {
+    return builder().build();
+  }
+
+  /** The options of these flags as a builder, for commands that add their own; sets the threads too. */
+  ModelOptions.Builder builder() throws VisCpmException {
     VisCpm.setThreads(threads);
     ModelOptions.Builder b = ModelOptions.builder().dtype(DType.parse(dtype)).verifyChecksums(!skipChecksums);
     device(b, device);
-    return b.build();
+    return b;
   }
 
   /** "cpu", "cuda", "cuda:N" or "auto" into the builder; IllegalArgumentException naming the forms otherwise. */

@@ -71,6 +71,11 @@ final class PaintCommand implements Callable<Integer> {
   @Option(names = {"-v", "--verbose"}, description = "show the time of each phase: prompt encoding, denoising steps, VAE decode")
   boolean verbose;
 
+  @Option(names = "--low-memory",
+      description = "keep the CPM-Bee text encoder only while the prompt is encoded (reads its weights for every "
+          + "image; peak memory: the larger of CPM-Bee and the UNet's working set, not their sum)")
+  boolean lowMemory;
+
   @Mixin ModelFlags flags;
 
   @Spec CommandSpec spec;
@@ -86,7 +91,7 @@ final class PaintCommand implements Callable<Integer> {
     PaintRequest.Builder b = PaintRequest.builder(prompt).negativePrompt(negative).scheduler(scheduler).steps(steps)
         .guidanceScale(guidance).numImages(images).size(size, size).eta(eta);
     if (seed != null) b.seed(seed);
-    try (PaintModel paint = PaintModel.load(model, checkpoint, vocab, flags.options())) {
+    try (PaintModel paint = PaintModel.load(model, checkpoint, vocab, flags.builder().lowMemory(lowMemory).build())) {
       PaintResult result;
       if (noProgress) {
         result = paint.generate(b.build());
