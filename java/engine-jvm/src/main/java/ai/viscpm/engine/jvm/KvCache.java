@@ -107,6 +107,31 @@ public final class KvCache implements AutoCloseable {
     hasRequest = false;
   }
 
+  /**
+   * Beam bookkeeping: row {@code r} becomes a copy of the old row {@code rows[r]} (keys,
+   * values, token fields and the request's per-row constants), as the reference's
+   * {@code buffer.index_select(0, beam_idx)}.
+   */
+  public void reorder(long[] rowIndex) {
+    check();
+    if (rowIndex.length != rows) throw new IllegalArgumentException(rowIndex.length + " indices for " + rows + " rows");
+    for (long r : rowIndex) {
+      if (r < 0 || r >= rows) throw new IllegalArgumentException("row index " + r + " outside [0, " + rows + ")");
+    }
+    try (PointerScope scope = new PointerScope(); org.bytedeco.pytorch.InferenceMode guard =
+        new org.bytedeco.pytorch.InferenceMode()) {
+      Tensor index = Torch.longs(rowIndex, rows);
+      Tensor cached = storage.narrow(4, 0, Math.max(length, 1));  // only the filled positions move
+      cached.copy_(cached.index_select(2, index));
+      Tensor filled = fieldStorage.narrow(2, 0, Math.max(length, 1));
+      filled.copy_(filled.index_select(1, index));
+      if (hasRequest) {
+        setRequest(segmentRel.index_select(0, index), extRows == null ? null : extRows.clone(),
+            lastNumSegments.index_select(0, index), lastRelOffset.index_select(0, index));
+      }
+    }
+  }
+
   /** Forgets every cached token (the storage is kept for the next request). */
   public void clear() {
     check();

@@ -45,4 +45,45 @@ class CpmBeeResourceTest {
       assertThrows(InvalidInputException.class, () -> bee.embed(new long[] {bee.config().vocabSize()}, new long[1], 1, 1));
     }
   }
+
+  /** Reordered rows continue exactly as a cache that saw only the chosen row's history. */
+  @Test
+  void reorderedRowsContinueTheirHistory() throws Exception {
+    try (GoldenCase c = GoldenCase.named("cpmbee_incremental");
+        CpmBee bee = CpmBee.load(c.cpmBeeConfig(), c.checkpoint(), "llm.")) {
+      long[] ids = {1, 2, 3};
+      CpmBeeInputs two = prompt(2, ids), one = prompt(1, ids);
+      try (KvCache beams = bee.newCache(2, 16); KvCache single = bee.newCache(1, 16)) {
+        bee.prefill(two, beams, null, CpmBee.Logits.NONE).close();
+        bee.prefill(one, single, null, CpmBee.Logits.NONE).close();
+        bee.step(StepInputs.of(new long[] {10, 20}, new long[2], new long[] {0, 0}, new long[2]), beams).close();
+        bee.step(StepInputs.of(new long[] {20}, new long[1], new long[] {0}, new long[1]), single).close();
+        beams.reorder(new long[] {1, 1});  // both beams continue from the one that took token 20
+        try (CpmBeeOutput b = bee.step(StepInputs.of(new long[] {30, 30}, new long[2], new long[] {1, 1}, new long[2]), beams);
+            CpmBeeOutput s = bee.step(StepInputs.of(new long[] {30}, new long[1], new long[] {1}, new long[1]), single)) {
+          double[] beamLogits = Torch.toDoubles(b.logits()), singleLogits = Torch.toDoubles(s.logits());
+          int v = singleLogits.length;
+          double worst = 0;
+          for (int row = 0; row < 2; row++) {
+            for (int i = 0; i < v; i++) worst = Math.max(worst, Math.abs(beamLogits[row * v + i] - singleLogits[i]));
+          }
+          assertTrue(worst <= 1e-5, "reordered beams differ from the single history by " + worst);
+        }
+      }
+    }
+  }
+
+  private static CpmBeeInputs prompt(int rows, long[] ids) {
+    int n = ids.length;
+    long[] all = new long[rows * n], positions = new long[rows * n], ones = new long[rows * n];
+    for (int r = 0; r < rows; r++) {
+      for (int i = 0; i < n; i++) {
+        all[r * n + i] = ids[i];
+        positions[r * n + i] = i;
+        ones[r * n + i] = 1;
+      }
+    }
+    return new CpmBeeInputs(rows, n, all, new long[rows * n], positions, ones, new long[rows * n], ones,
+        new long[rows * n], new long[rows * n], new long[rows], 1, null, null, null, null);
+  }
 }
