@@ -43,6 +43,11 @@ final class WeightReader {
     }
   }
 
+  /** Whether the checkpoint holds key {@code name} (without the prefix). */
+  boolean has(String name) {
+    return infos.containsKey(prefix + name);
+  }
+
   /** A new tensor of the reader's dtype holding key {@code name} (without the prefix). */
   Tensor read(String name, long... shape) throws VisCpmException {
     Tensor t = Torch.empty(dtype, shape);

@@ -108,6 +108,16 @@ final class GoldenCase implements AutoCloseable {
     return root.resolve(model).resolve(fallback);
   }
 
+  /**
+   * A file named by {@code params[paramKey]} (relative to the fixtures folder), else by the
+   * manifest's paint/chat model entry {@code modelKey}.
+   */
+  Path paramPath(String paramKey, String modelKey) {
+    JsonNode p = params().path(paramKey);
+    if (p.isTextual()) return root.resolve(p.asText());
+    return modelConfig(modelKey, modelKey);
+  }
+
   long[] inputShape(String name) {
     return info(inputInfo, name, "inputs").shape();
   }
