@@ -4,7 +4,10 @@
 // prefilled for 3 beams, then 4 decode steps with beam reorders. Prints the timings and
 // the peak resident set size (getrusage).
 //
-// usage: cpmbee_fullsize [config.json] [--prompt N] [--steps N] [--beams N] [--threads N]
+// --weights int8: the matrices as int8 rows with fp32 scales (WeightFormat::kInt8), the
+// rest and the activations in fp32, as `--dtype int8` loads a model on the CPU.
+//
+// usage: cpmbee_fullsize [config.json] [--prompt N] [--steps N] [--beams N] [--threads N] [--weights bf16|int8]
 #include "bench_common.h"
 #include "common/runtime.h"
 #include "cpmbee/model.h"
@@ -47,20 +50,28 @@ int main(int argc, char** argv) {
   std::ofstream("/proc/self/oom_score_adj") << 1000;
   std::string config_path;
   int prompt_len = 128, steps = 4, beams = 3, threads = 0;
+  std::string weights = "bf16";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--prompt" && i + 1 < argc) prompt_len = std::stoi(argv[++i]);
     else if (a == "--steps" && i + 1 < argc) steps = std::stoi(argv[++i]);
     else if (a == "--beams" && i + 1 < argc) beams = std::stoi(argv[++i]);
     else if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
+    else if (a == "--weights" && i + 1 < argc) weights = argv[++i];
     else config_path = a;
   }
   if (threads > 0) viscpm::runtime::set_num_threads(threads);  // every pool, as the library sets them
   const CpmBeeConfig config = config_path.empty() ? CpmBeeConfig::cpm_bee_10b() : CpmBeeConfig::load(config_path);
-  std::printf("config: L=%lld D=%lld H=%lldx%lld F=%lld V=%lld, %.3f B parameters, bf16 (%.2f GiB)\n",
+  if (weights != "bf16" && weights != "int8") {
+    std::fprintf(stderr, "--weights must be bf16 or int8\n");
+    return 2;
+  }
+  const bool int8 = weights == "int8";
+  std::printf("config: L=%lld D=%lld H=%lldx%lld F=%lld V=%lld, %.3f B parameters, weights %s\n",
               (long long)config.num_layers, (long long)config.dim_model, (long long)config.num_heads,
               (long long)config.dim_head, (long long)config.dim_ff, (long long)config.vocab_size,
-              config.parameter_count() / 1e9, config.parameter_count() * 2.0 / (1 << 30));
+              config.parameter_count() / 1e9,
+              int8 ? "int8 rows + fp32 scales, fp32 activations" : "bf16, bf16 activations");
   std::printf("torch threads %d; small-batch GEMM kernel %s (fp32/fp16/bf16 weights, <= 8 rows)\n",
               at::get_num_threads(), viscpm::kernels::cpu::small_batch_kernel_active() ? "available" : "unavailable");
   // The floor: a decode step reads every weight once, so it cannot beat (weight bytes) /
@@ -76,15 +87,16 @@ int main(int argc, char** argv) {
       if (sum > 0) read_gb_per_s = std::max(read_gb_per_s, buffer.nbytes() / s / 1e9);
     }
   }
-  const double weight_bytes = config.parameter_count() * 2.0;
+  auto t = Clock::now();
+  // Parameters allocated in their final dtype, untouched.
+  CpmBee model = int8 ? CpmBee(config, at::kFloat, at::kCPU, WeightFormat::kInt8) : CpmBee(config, at::kBFloat16);
+  std::printf("construct: %.1f s, peak RSS %.2f GiB\n", seconds_since(t), peak_rss_gib());
+  double weight_bytes = 0;  // every parameter is read once per step
+  for (const auto& p : model->parameters()) weight_bytes += double(p.nbytes());
   const double floor_ms = weight_bytes / (read_gb_per_s * 1e9) * 1e3;
-  std::printf("read bandwidth (parallel sum, 2 GiB, best of 5): %.1f GB/s -> decode floor %.0f ms per step (%.2f GB of bf16 weights)\n",
+  std::printf("read bandwidth (parallel sum, 2 GiB, best of 5): %.1f GB/s -> decode floor %.0f ms per step (%.2f GB of weights)\n",
               read_gb_per_s, floor_ms, weight_bytes / 1e9);
   std::fflush(stdout);
-
-  auto t = Clock::now();
-  CpmBee model(config, at::kBFloat16);  // parameters allocated in bf16, untouched
-  std::printf("construct: %.1f s, peak RSS %.2f GiB\n", seconds_since(t), peak_rss_gib());
   t = Clock::now();
   model->init_random_(1234, 1.0);  // in place, per parameter
   std::printf("random init: %.1f s, peak RSS %.2f GiB\n", seconds_since(t), peak_rss_gib());

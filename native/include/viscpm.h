@@ -149,7 +149,11 @@ typedef enum viscpm_dtype {
   VISCPM_DTYPE_FLOAT32 = 1,
   VISCPM_DTYPE_BFLOAT16 = 2,
   VISCPM_DTYPE_FLOAT16 = 3,
-  VISCPM_DTYPE_COUNT = 4
+  /* CPM-Bee's weight matrices as int8 rows with a float32 scale each (quantized at load, or
+   * as written by viscpm_quantize_model); everything else as AUTO. AUTO loads a quantized
+   * checkpoint this way too; the float dtypes refuse one. */
+  VISCPM_DTYPE_INT8 = 4,
+  VISCPM_DTYPE_COUNT = 5
 } viscpm_dtype;
 VISCPM_API const char* viscpm_dtype_name(int32_t dtype);
 VISCPM_API viscpm_status viscpm_dtype_parse(const char* name, int32_t* dtype_out);
@@ -320,6 +324,19 @@ VISCPM_API int32_t viscpm_paint_default_size(const viscpm_paint_model* model);
 VISCPM_API viscpm_status viscpm_paint_generate(const viscpm_paint_model* model, const viscpm_paint_params* params,
                                                viscpm_progress_callback on_step, void* user_data, uint8_t* dst,
                                                int64_t capacity, uint64_t* seed_out);
+
+/* ------------------------------------------------------------------ quantization */
+
+/* Writes to out_dir (created; it must be new or empty, and outside model_dir) a copy of the
+ * VisCPM-Chat or VisCPM-Paint model directory whose checkpoint holds CPM-Bee's matrices as
+ * int8 rows with float32 scales ("<checkpoint stem>.int8.safetensors"; every other file and
+ * tensor as it was), so that it loads with VISCPM_DTYPE_INT8 (or AUTO) without quantizing.
+ * `dtype` must be VISCPM_DTYPE_INT8. `on_tensor` (optional) is called after each tensor with
+ * (done, total); a non-zero return cancels (VISCPM_CANCELLED, no checkpoint left behind).
+ * The byte counts (optional) receive the tensor bytes of the two checkpoints. */
+VISCPM_API viscpm_status viscpm_quantize_model(const char* model_dir, const char* out_dir, int32_t dtype,
+                                               viscpm_progress_callback on_tensor, void* user_data,
+                                               int64_t* bytes_before_out, int64_t* bytes_after_out);
 
 /* Frees a string returned by the library (viscpm_tokenizer_decode, viscpm_chat_session_context). */
 VISCPM_API void viscpm_string_free(char* s);

@@ -53,6 +53,7 @@ chat::ChatModelOptions to_options(const viscpm_model_params* params) {
   chat::ChatModelOptions options;
   options.device = parse_device(p.device);
   options.dtype = to_scalar_type(p.dtype);
+  options.llm_matrices = to_weight_format(p.dtype);
   options.verify_checksums = p.verify_checksums != 0;
   if (p.low_memory != 0)
     throw viscpm::InvalidArgument("low_memory applies to VisCPM-Paint only: chat needs CPM-Bee for every token");

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "cpmbee/layers.h"
 #include "decoding/decoding.h"
 #include "viscpm.h"
 #include "vision/image.h"
@@ -15,8 +16,10 @@ namespace viscpm::api {
 
 // "cpu", "cuda", "cuda:N" -> a device this build can use (Unsupported otherwise).
 at::Device parse_device(const char* device);
-// viscpm_dtype -> scalar type; nullopt for AUTO. InvalidArgument out of range.
+// viscpm_dtype -> the float dtype a viscpm_dtype asks for (nullopt: AUTO and INT8, the device's default).
 std::optional<at::ScalarType> to_scalar_type(int32_t dtype);
+// How CPM-Bee's matrices are stored (nullopt: AUTO, as the checkpoint stores them).
+std::optional<cpmbee::WeightFormat> to_weight_format(int32_t dtype);
 decoding::DecodingStrategy to_strategy(int32_t decoding);
 vision::PixelFormat to_pixel_format(int32_t format);
 // viscpm_scheduler -> the scheduler's canonical name.

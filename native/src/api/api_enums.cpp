@@ -11,7 +11,7 @@ namespace viscpm::api {
 
 namespace {
 
-constexpr std::array<const char*, VISCPM_DTYPE_COUNT> kDtypeNames = {"auto", "float32", "bfloat16", "float16"};
+constexpr std::array<const char*, VISCPM_DTYPE_COUNT> kDtypeNames = {"auto", "float32", "bfloat16", "float16", "int8"};
 constexpr std::array<const char*, VISCPM_PIXELS_COUNT> kPixelNames = {"rgb", "rgba", "bgr", "bgra"};
 constexpr std::array<const char*, VISCPM_DECODE_COUNT> kDecodingNames = {"beam_search", "greedy", "sampling"};
 // Same order as the enum; checked against the scheduler registry below.
@@ -55,6 +55,15 @@ std::optional<at::ScalarType> to_scalar_type(int32_t dtype) {
     case VISCPM_DTYPE_BFLOAT16: return at::kBFloat16;
     case VISCPM_DTYPE_FLOAT16: return at::kHalf;
     default: return std::nullopt;
+  }
+}
+
+std::optional<cpmbee::WeightFormat> to_weight_format(int32_t dtype) {
+  check_range(kDtypeNames, dtype, "dtype");
+  switch (dtype) {
+    case VISCPM_DTYPE_AUTO: return std::nullopt;
+    case VISCPM_DTYPE_INT8: return cpmbee::WeightFormat::kInt8;
+    default: return cpmbee::WeightFormat::kDense;
   }
 }
 

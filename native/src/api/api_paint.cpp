@@ -68,6 +68,7 @@ viscpm_status viscpm_paint_model_load(const char* model_dir, const char* checkpo
     paint::PaintModelOptions options;
     options.device = parse_device(p.device);
     options.llm_dtype = to_scalar_type(p.dtype);
+    options.llm_matrices = to_weight_format(p.dtype);
     options.verify_checksums = p.verify_checksums != 0;
     options.low_memory = p.low_memory != 0;
     if (p.dtype == VISCPM_DTYPE_BFLOAT16 || p.dtype == VISCPM_DTYPE_FLOAT16) options.diffusion_dtype = *options.llm_dtype;

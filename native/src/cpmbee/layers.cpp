@@ -21,6 +21,21 @@
 namespace viscpm::cpmbee {
 
 // ---------------------------------------------------------------------------------------
+at::Tensor ParamSpec::matrix(int64_t rows, int64_t cols) const {
+  return at::empty({rows, cols}, int8() ? options().dtype(at::kChar) : options());
+}
+
+at::Tensor ParamSpec::matrix_scales(int64_t rows) const {
+  return int8() ? at::empty({rows}, options().dtype(at::kFloat)) : at::Tensor();
+}
+
+namespace {
+at::Tensor rows_of(const at::Tensor& t, int64_t begin, int64_t count) {
+  return t.defined() ? t.narrow(0, begin, count) : at::Tensor();
+}
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
 RmsNormImpl::RmsNormImpl(int64_t dim, double eps_, const ParamSpec& spec) : eps(eps_) {
   weight = register_parameter("weight", at::ones({dim}, spec.options()), /*requires_grad=*/false);
 }
@@ -28,25 +43,33 @@ RmsNormImpl::RmsNormImpl(int64_t dim, double eps_, const ParamSpec& spec) : eps(
 at::Tensor RmsNormImpl::forward(const at::Tensor& x) const { return kernels::rms_norm(x, weight, eps); }
 
 // ---------------------------------------------------------------------------------------
-ScaledLinearImpl::ScaledLinearImpl(at::Tensor weight_storage, bool scale_before_)
+ScaledLinearImpl::ScaledLinearImpl(at::Tensor weight_storage, bool scale_before_, at::Tensor scale_storage)
     : divisor(std::sqrt(static_cast<double>(weight_storage.size(1)))), scale_before(scale_before_) {
   weight = register_parameter("weight", std::move(weight_storage), /*requires_grad=*/false);
+  if (scale_storage.defined())
+    weight_scale = register_parameter("weight_scale", std::move(scale_storage), /*requires_grad=*/false);
 }
 
-void ScaledLinearImpl::rebind_weight(const at::Tensor& storage) {
+void ScaledLinearImpl::rebind_weight(const at::Tensor& storage, const at::Tensor& scale_storage) {
   replace_parameter("weight", storage);
   weight = storage;
+  if (scale_storage.defined()) {
+    replace_parameter("weight_scale", scale_storage);
+    weight_scale = scale_storage;
+  }
 }
 
 at::Tensor ScaledLinearImpl::forward(const at::Tensor& x) const {
-  if (scale_before) return kernels::linear(at::div(x, divisor), weight);
-  return kernels::linear(x, weight).div_(divisor);
+  if (scale_before) return kernels::linear_maybe_int8(at::div(x, divisor), weight, weight_scale);
+  return kernels::linear_maybe_int8(x, weight, weight_scale).div_(divisor);
 }
 
 // ---------------------------------------------------------------------------------------
 EmbeddingExtImpl::EmbeddingExtImpl(int64_t vocab_size, int64_t dim_, const ParamSpec& spec)
-    : dim(dim_), divisor(std::sqrt(static_cast<double>(dim_))) {
-  weight = register_parameter("weight", at::empty({vocab_size, dim}, spec.options()), /*requires_grad=*/false);
+    : dim(dim_), divisor(std::sqrt(static_cast<double>(dim_))), dtype(spec.dtype) {
+  weight = register_parameter("weight", spec.matrix(vocab_size, dim), /*requires_grad=*/false);
+  if (spec.int8())
+    weight_scale = register_parameter("weight_scale", spec.matrix_scales(vocab_size), /*requires_grad=*/false);
   // 1 / 10000^(2j/dim) evaluated in fp32, then cast (§4.3: float64 differs at one fp16 entry).
   at::Tensor exponent = at::arange(0, dim, 2, at::TensorOptions().dtype(at::kFloat)) / static_cast<double>(dim);
   at::Tensor table = at::reciprocal(at::pow(at::Scalar(10000.0), exponent));
@@ -66,18 +89,25 @@ at::Tensor EmbeddingExtImpl::rotate(const at::Tensor& x, const at::Tensor& subs)
   return at::cat({out1, out2}, -1);
 }
 
+at::Tensor EmbeddingExtImpl::rows(const at::Tensor& ids) const {
+  if (!weight_scale.defined()) return at::embedding(weight, ids);
+  // Dequantized in fp32 (int8 row times its scale), rounded once to the activation dtype.
+  at::Tensor scales = at::embedding(weight_scale.unsqueeze(1), ids);
+  return at::embedding(weight, ids).to(at::kFloat).mul_(scales).to(dtype);
+}
+
 at::Tensor EmbeddingExtImpl::forward(const at::Tensor& ids, const at::Tensor& subs) const {
-  at::Tensor e = at::embedding(weight, ids).div_(divisor);
+  at::Tensor e = rows(ids).div_(divisor);
   if (e.numel() == 0 || !subs.ne(0).any().item<bool>()) return e;  // sub 0 is the identity
   return rotate(e, subs);
 }
 
 at::Tensor EmbeddingExtImpl::forward_rotating(const at::Tensor& ids, const at::Tensor& subs) const {
-  return rotate(at::embedding(weight, ids).div_(divisor), subs);
+  return rotate(rows(ids).div_(divisor), subs);
 }
 
 at::Tensor EmbeddingExtImpl::projection(const at::Tensor& h, const at::Tensor& ext_rows) const {
-  at::Tensor logits = kernels::linear(at::div(h, divisor), weight);
+  at::Tensor logits = kernels::linear_maybe_int8(at::div(h, divisor), weight, weight_scale);
   if (!ext_rows.defined() || ext_rows.size(0) == 0) return logits;
   // Ext rows already hold the 1/sqrt(dim) scaling: h is used undivided (§4.4).
   return at::cat({logits, kernels::linear(h, ext_rows)}, -1);
@@ -126,18 +156,22 @@ AttentionImpl::AttentionImpl(const CpmBeeConfig& config, const ParamSpec& spec)
       qkv_divisor(std::sqrt(static_cast<double>(config.dim_model))),
       score_divisor(std::sqrt(static_cast<double>(config.dim_head))) {
   const int64_t width = config.attention_width();
-  qkv_weight = at::empty({3 * width, config.dim_model}, spec.options());
-  project_q = register_module("project_q", ScaledLinear(qkv_weight.narrow(0, 0, width), false));
-  project_k = register_module("project_k", ScaledLinear(qkv_weight.narrow(0, width, width), false));
-  project_v = register_module("project_v", ScaledLinear(qkv_weight.narrow(0, 2 * width, width), false));
-  attention_out = register_module(
-      "attention_out", ScaledLinear(at::empty({config.dim_model, width}, spec.options()), false));
+  qkv_weight = spec.matrix(3 * width, config.dim_model);
+  qkv_scale = spec.matrix_scales(3 * width);
+  auto part = [&](int64_t i) {
+    return ScaledLinear(qkv_weight.narrow(0, i * width, width), false, rows_of(qkv_scale, i * width, width));
+  };
+  project_q = register_module("project_q", part(0));
+  project_k = register_module("project_k", part(1));
+  project_v = register_module("project_v", part(2));
+  attention_out = register_module("attention_out", ScaledLinear(spec.matrix(config.dim_model, width), false,
+                                                                spec.matrix_scales(config.dim_model)));
 }
 
 at::Tensor AttentionImpl::forward(const at::Tensor& x, const AttentionPlan& plan, const LayerKv& kv) const {
   const int64_t batch = x.size(0), len = x.size(1), width = num_heads * dim_head;
   // One GEMM for q, k, v; each is rounded, then divided by sqrt(dim_model) (§4.5 step 1).
-  at::Tensor qkv = kernels::linear(x, qkv_weight).div_(qkv_divisor);
+  at::Tensor qkv = kernels::linear_maybe_int8(x, qkv_weight, qkv_scale).div_(qkv_divisor);
   auto heads = [&](int64_t i) {  // [B, L, H·dh] slice -> [B, H, L, dh], head-major features
     return qkv.narrow(-1, i * width, width).view({batch, len, num_heads, dim_head}).transpose(1, 2);
   };
@@ -159,25 +193,27 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const AttentionPlan& plan
 // ---------------------------------------------------------------------------------------
 DenseGatedActImpl::DenseGatedActImpl(int64_t dim_in, int64_t dim_ff_, const ParamSpec& spec)
     : dim_ff(dim_ff_), divisor(std::sqrt(static_cast<double>(dim_in))) {
-  fused_weight = at::empty({2 * dim_ff, dim_in}, spec.options());
-  w_0 = register_module("w_0", ScaledLinear(fused_weight.narrow(0, 0, dim_ff), false));
-  w_1 = register_module("w_1", ScaledLinear(fused_weight.narrow(0, dim_ff, dim_ff), false));
+  fused_weight = spec.matrix(2 * dim_ff, dim_in);
+  fused_scale = spec.matrix_scales(2 * dim_ff);
+  w_0 = register_module("w_0", ScaledLinear(fused_weight.narrow(0, 0, dim_ff), false, rows_of(fused_scale, 0, dim_ff)));
+  w_1 = register_module("w_1", ScaledLinear(fused_weight.narrow(0, dim_ff, dim_ff), false,
+                                            rows_of(fused_scale, dim_ff, dim_ff)));
 }
 
 at::Tensor DenseGatedActImpl::forward(const at::Tensor& x) const {
-  return kernels::gated_gelu(x, fused_weight, divisor);
+  return kernels::gated_gelu(x, fused_weight, divisor, fused_scale);
 }
 
 FeedForwardImpl::FeedForwardImpl(const CpmBeeConfig& config, const ParamSpec& spec) {
   w_in = register_module("w_in", DenseGatedAct(config.dim_model, config.dim_ff, spec));
-  w_out = register_module("w_out", ScaledLinear(at::empty({config.dim_model, config.dim_ff}, spec.options()),
-                                                /*scale_before=*/true));
+  w_out = register_module("w_out", ScaledLinear(spec.matrix(config.dim_model, config.dim_ff), /*scale_before=*/true,
+                                                spec.matrix_scales(config.dim_model)));
 }
 
 at::Tensor FeedForwardImpl::forward(const at::Tensor& x) const {
   at::Tensor m = w_in->forward(x);
   // w_out divides its input by sqrt(dim_ff) before the GEMM (§4.6 step 4); m is ours to modify.
-  return kernels::linear(m.div_(w_out->divisor), w_out->weight);
+  return kernels::linear_maybe_int8(m.div_(w_out->divisor), w_out->weight, w_out->weight_scale);
 }
 
 // ---------------------------------------------------------------------------------------

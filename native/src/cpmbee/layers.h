@@ -17,10 +17,21 @@
 
 namespace viscpm::cpmbee {
 
+// How the weight matrices (the linear layers and the tied embedding) are stored: in the
+// parameter dtype, or as int8 rows with one float32 scale per row, "<name>_scale"
+// (kernels::quantize_int8_rows). Norms and the position-bias table keep the parameter
+// dtype, which is also the activation dtype.
+enum class WeightFormat { kDense, kInt8 };
+
 struct ParamSpec {
   at::ScalarType dtype = at::kFloat;
   at::Device device = at::kCPU;
+  WeightFormat matrices = WeightFormat::kDense;
   at::TensorOptions options() const { return at::TensorOptions().dtype(dtype).device(device); }
+  bool int8() const { return matrices == WeightFormat::kInt8; }
+  // A weight matrix [rows, cols] and its row scales (undefined when dense).
+  at::Tensor matrix(int64_t rows, int64_t cols) const;
+  at::Tensor matrix_scales(int64_t rows) const;
 };
 
 // RMSNorm ("LayerNorm" in the reference): parameter "weight" [dim].
@@ -34,14 +45,16 @@ class RmsNormImpl : public viscpm::nn::Module {
 VISCPM_MODULE(RmsNorm);
 
 // Bias-free linear map y = x·Wᵀ with the CPM-Bee 1/sqrt(in) scaling (§4.1); parameter
-// "weight" [out, in]. The weight may be a view into a fused tensor owned by the parent.
+// "weight" [out, in] (and "weight_scale" [out] for int8 weights). Both may be views into
+// fused tensors owned by the parent.
 class ScaledLinearImpl : public viscpm::nn::Module {
  public:
-  ScaledLinearImpl(at::Tensor weight_storage, bool scale_before);
+  ScaledLinearImpl(at::Tensor weight_storage, bool scale_before, at::Tensor scale_storage = {});
   at::Tensor forward(const at::Tensor& x) const;
-  // Points the "weight" parameter at another tensor of the same shape (fused storage).
-  void rebind_weight(const at::Tensor& storage);
+  // Points the parameters at other tensors of the same shapes (fused storage).
+  void rebind_weight(const at::Tensor& storage, const at::Tensor& scale_storage = {});
   at::Tensor weight;
+  at::Tensor weight_scale;  // int8 weights only
   double divisor;      // sqrt(in_features)
   bool scale_before;   // w_out divides its input, every other layer its output
 };
@@ -62,9 +75,14 @@ class EmbeddingExtImpl : public viscpm::nn::Module {
   // table (forward(ext_ids, ext_subs)) or undefined/empty for no ext columns.
   at::Tensor projection(const at::Tensor& h, const at::Tensor& ext_rows) const;
   at::Tensor weight;
+  at::Tensor weight_scale;  // int8 weights only: [vocab]
   at::Tensor inv_freq;  // [dim/2] computed in fp32 then cast (not a checkpoint key)
   int64_t dim;
   double divisor;       // sqrt(dim)
+  at::ScalarType dtype;  // of the embeddings it returns
+
+ private:
+  at::Tensor rows(const at::Tensor& ids) const;  // weight rows in `dtype` (int8: times their scale)
 };
 VISCPM_MODULE(EmbeddingExt);
 
@@ -107,6 +125,7 @@ class AttentionImpl : public viscpm::nn::Module {
   at::Tensor forward(const at::Tensor& x, const AttentionPlan& plan, const LayerKv& kv) const;
   ScaledLinear project_q{nullptr}, project_k{nullptr}, project_v{nullptr}, attention_out{nullptr};
   at::Tensor qkv_weight;  // [3·H·dh, dim]; project_q/k/v.weight are views of it
+  at::Tensor qkv_scale;   // int8 weights only: [3·H·dh], viewed likewise
   int64_t num_heads, dim_head;
   double qkv_divisor, score_divisor;
 };
@@ -119,6 +138,7 @@ class DenseGatedActImpl : public viscpm::nn::Module {
   at::Tensor forward(const at::Tensor& x) const;  // GELU(w_0 x) * (w_1 x)
   ScaledLinear w_0{nullptr}, w_1{nullptr};
   at::Tensor fused_weight;  // [2·dim_ff, dim_in]
+  at::Tensor fused_scale;   // int8 weights only: [2·dim_ff]
   int64_t dim_ff;
   double divisor;
 };

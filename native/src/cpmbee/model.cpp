@@ -4,6 +4,7 @@
 #include "common/memory.h"
 #include "io/tensor_source.h"
 #include "common/tensor_text.h"
+#include "kernels/ops.h"
 
 #include <cstdio>
 #include <ATen/Context.h>
@@ -45,22 +46,25 @@ at::Tensor step_field(const at::Tensor& t, const char* name, int64_t rows, at::D
 
 }  // namespace
 
-void require_weights_fit(const CpmBeeConfig& config, at::ScalarType dtype, at::Device device) {
+void require_weights_fit(const CpmBeeConfig& config, at::ScalarType dtype, at::Device device, WeightFormat matrices) {
   char parameters[32];
   std::snprintf(parameters, sizeof parameters, "%.3g", config.parameter_count());
-  memory::require(config.parameter_count() * double(c10::elementSize(dtype)),
-                  std::string("CPM-Bee's ") + parameters + " parameters (" + c10::toString(dtype) + ")", device,
+  // int8: one byte per matrix weight (nearly every parameter) plus a 4-byte scale per row.
+  const bool int8 = matrices == WeightFormat::kInt8;
+  const double bytes = int8 ? config.parameter_count() * 1.01 : config.parameter_count() * double(c10::elementSize(dtype));
+  memory::require(bytes,
+                  std::string("CPM-Bee's ") + parameters + " parameters (" + (int8 ? std::string("int8") : std::string(c10::toString(dtype))) + ")", device,
                   "check dim_model, dim_ff, num_layers and vocab_size in the model's cpm-bee.json");
 }
 
-CpmBeeImpl::CpmBeeImpl(const CpmBeeConfig& config, at::ScalarType dtype, at::Device device)
-    : config_(config), dtype_(dtype), device_(device) {
+CpmBeeImpl::CpmBeeImpl(const CpmBeeConfig& config, at::ScalarType dtype, at::Device device, WeightFormat matrices)
+    : config_(config), dtype_(dtype), device_(device), matrices_(matrices) {
   config_.validate();
   if (dtype != at::kFloat && dtype != at::kHalf && dtype != at::kBFloat16)
     throw Unsupported(std::string("CPM-Bee parameters must be float32, bfloat16 or float16, not ") +
                       c10::toString(dtype));
-  require_weights_fit(config_, dtype, device);
-  const ParamSpec spec{dtype, device};
+  require_weights_fit(config_, dtype, device, matrices);
+  const ParamSpec spec{dtype, device, matrices};
   input_embedding = register_module("input_embedding", EmbeddingExt(config_.vocab_size, config_.dim_model, spec));
   position_bias = register_module("position_bias", BucketPositionBias(config_, spec));
   encoder = register_module("encoder", Encoder(config_, spec));
@@ -72,35 +76,46 @@ void CpmBeeImpl::load_weights(const io::TensorSource& source, const std::string&
   io::LoadOptions options;
   options.prefix = prefix;
   options.ignored_prefixes = ignored_prefixes;
+  if (matrices_ == WeightFormat::kInt8) options.quantize_int8_rows = kernels::quantize_int8_rows;
   io::load_module(*this, source, options);
   refresh_fused_weights();
 }
 
+bool holds_int8_matrices(const io::TensorSource& source, const std::string& prefix) {
+  const io::TensorEntry* embedding = source.find(prefix + "input_embedding.weight");
+  return embedding != nullptr && embedding->dtype == at::kChar;
+}
+
 void CpmBeeImpl::refresh_fused_weights() {
   c10::InferenceMode guard;
-  auto refuse = [](at::Tensor& fused, std::vector<ScaledLinear> parts) {
+  auto refuse = [](at::Tensor& fused, at::Tensor& fused_scale, std::vector<ScaledLinear> parts) {
     int64_t row = 0;
     bool intact = true;
     for (const auto& p : parts) {
-      intact = intact && aliases(p->weight, fused, row);
+      intact = intact && aliases(p->weight, fused, row) &&
+               (!fused_scale.defined() || aliases(p->weight_scale, fused_scale, row));
       row += p->weight.size(0);
     }
     if (intact) return;
-    std::vector<at::Tensor> weights;
-    for (const auto& p : parts) weights.push_back(p->weight);
+    std::vector<at::Tensor> weights, scales;
+    for (const auto& p : parts) {
+      weights.push_back(p->weight);
+      if (fused_scale.defined()) scales.push_back(p->weight_scale);
+    }
     fused = at::cat(weights, 0);
+    if (fused_scale.defined()) fused_scale = at::cat(scales, 0);
     row = 0;
     for (auto& p : parts) {
       const int64_t n = p->weight.size(0);
-      p->rebind_weight(fused.narrow(0, row, n));
+      p->rebind_weight(fused.narrow(0, row, n), fused_scale.defined() ? fused_scale.narrow(0, row, n) : at::Tensor());
       row += n;
     }
   };
   for (auto& block : encoder->blocks) {
     auto& att = *block->self_att->self_attention;
-    refuse(att.qkv_weight, {att.project_q, att.project_k, att.project_v});
+    refuse(att.qkv_weight, att.qkv_scale, {att.project_q, att.project_k, att.project_v});
     auto& gated = *block->ffn->ffn->w_in;
-    refuse(gated.fused_weight, {gated.w_0, gated.w_1});
+    refuse(gated.fused_weight, gated.fused_scale, {gated.w_0, gated.w_1});
   }
 }
 
@@ -116,6 +131,17 @@ void CpmBeeImpl::init_random_(uint64_t seed, double std) {
     const double mean = is_norm ? 1.0 : 0.0, sd = is_norm ? 0.1 : (is_bias ? 1.0 : std);
     // Uniform with the requested mean and standard deviation (faster to draw than normal).
     const double low = mean - std::sqrt(3.0) * sd, high = mean + std::sqrt(3.0) * sd;
+    if (p.scalar_type() == at::kChar) {
+      // int8 rows: uniform integers in [-127, 127] (the draws of CPU and device generators
+      // differ, as for float weights); their "_scale" rows give the requested deviation.
+      if (p.device().is_cpu()) p.random_(-127, 128, gen);
+      else p.random_(-127, 128);
+      continue;
+    }
+    if (name.size() > 6 && name.compare(name.size() - 6, 6, "_scale") == 0) {
+      p.fill_(std * std::sqrt(3.0) / 127.0);  // uniform on [-127, 127] has deviation 127/sqrt(3)
+      continue;
+    }
     if (p.device().is_cpu() && p.scalar_type() == at::kFloat) {
       p.uniform_(low, high, gen);
       continue;

@@ -41,19 +41,26 @@ struct StepOutput {
 
 // OutOfMemory when the weights `config` describes cannot fit in the memory available on
 // `device`; checked by the constructor, and by loaders before they build anything else.
-void require_weights_fit(const CpmBeeConfig& config, at::ScalarType dtype, at::Device device);
+void require_weights_fit(const CpmBeeConfig& config, at::ScalarType dtype, at::Device device,
+                         WeightFormat matrices = WeightFormat::kDense);
 
 class CpmBeeImpl : public viscpm::nn::Module {
  public:
+  // `dtype`: parameters and activations; `matrices`: how the weight matrices are stored
+  // (WeightFormat::kInt8: int8 rows with fp32 scales, everything else in `dtype`).
   explicit CpmBeeImpl(const CpmBeeConfig& config, at::ScalarType dtype = at::kFloat,
-                      at::Device device = at::kCPU);
+                      at::Device device = at::kCPU, WeightFormat matrices = WeightFormat::kDense);
 
   const CpmBeeConfig& config() const { return config_; }
   at::ScalarType dtype() const { return dtype_; }
   at::Device device() const { return device_; }
+  WeightFormat weight_format() const { return matrices_; }
 
   // Strictly loads "<prefix>..." keys (converted to the model dtype); keys under
   // ignored_prefixes are skipped. FormatError names missing/unknown keys and bad shapes.
+  // An int8 model takes either int8 matrices with their "_scale" rows (a checkpoint
+  // written by `viscpm quantize`) or float matrices, quantized tensor by tensor as they
+  // are read; a dense model refuses int8 matrices.
   void load_weights(const io::TensorSource& source, const std::string& prefix = "llm.",
                     const std::vector<std::string>& ignored_prefixes = {});
   // Random weights in place (benchmarks, tests), uniform draws with: linear/embedding
@@ -118,7 +125,12 @@ class CpmBeeImpl : public viscpm::nn::Module {
   CpmBeeConfig config_;
   at::ScalarType dtype_;
   at::Device device_;
+  WeightFormat matrices_;
 };
+
+// Whether a checkpoint's CPM-Bee matrices under `prefix` are stored as int8 (written by
+// `viscpm quantize`): its embedding "<prefix>input_embedding.weight" is int8.
+bool holds_int8_matrices(const io::TensorSource& source, const std::string& prefix = "llm.");
 VISCPM_MODULE(CpmBee);
 
 }  // namespace viscpm::cpmbee

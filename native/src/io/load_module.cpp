@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "common/error.h"
+#include "io/dtypes.h"
 #include "io/stored_tensor.h"
 #include "io/tensor_source.h"
 #include "common/tensor_text.h"
@@ -35,7 +36,12 @@ LoadReport load_module(viscpm::nn::Module& module, const TensorSource& source, c
 
   LoadReport report;
   std::vector<std::pair<const TensorEntry*, at::Tensor>> copies;
-  std::vector<std::string> mis_shaped;
+  struct Quantization {
+    const TensorEntry* entry;
+    at::Tensor values, scales;
+  };
+  std::vector<Quantization> quantizations;
+  std::vector<std::string> mis_shaped, mis_typed;
   std::unordered_map<std::string, bool> seen;
   for (const auto& entry : source.entries()) {
     if (!starts_with(entry.name, options.prefix)) continue;  // another module's key
@@ -57,18 +63,37 @@ LoadReport load_module(viscpm::nn::Module& module, const TensorSource& source, c
                            shape_string(it->second.sizes()));
       continue;
     }
-    copies.emplace_back(&entry, it->second);
+    const at::Tensor& target = it->second;
+    const bool int8_target = target.scalar_type() == at::kChar && targets.count(local + "_scale");
+    if (int8_target && at::isFloatingType(entry.dtype)) {
+      if (!options.quantize_int8_rows) {
+        mis_typed.push_back(entry.name + ": the model expects int8 weights, the checkpoint has " +
+                            python_dtype_name(entry.dtype));
+        continue;
+      }
+      seen[local + "_scale"] = true;
+      quantizations.push_back({&entry, target, targets.at(local + "_scale")});
+      continue;
+    }
+    if (entry.dtype == at::kChar && target.scalar_type() != at::kChar) {
+      mis_typed.push_back(entry.name + ": int8 in the checkpoint (quantized, e.g. by `viscpm quantize`), the model " +
+                          "expects " + python_dtype_name(target.scalar_type()) + " (load it with dtype int8)");
+      continue;
+    }
+    copies.emplace_back(&entry, target);
   }
   std::vector<std::string> missing;
   for (const auto& name : target_order)
     if (!seen.count(name)) missing.push_back(options.prefix + name);
 
-  if (!missing.empty() || !mis_shaped.empty() || (!report.unknown.empty() && !options.allow_unknown)) {
+  if (!missing.empty() || !mis_shaped.empty() || !mis_typed.empty() ||
+      (!report.unknown.empty() && !options.allow_unknown)) {
     std::ostringstream msg;
     msg << source.path().string() << " does not match the model"
         << (options.prefix.empty() ? std::string() : " under prefix '" + options.prefix + "'") << ":";
     list(msg, "missing keys", missing);
     list(msg, "keys with the wrong shape", mis_shaped);
+    list(msg, "keys with the wrong element type", mis_typed);
     if (!options.allow_unknown) list(msg, "unexpected keys", report.unknown);
     throw FormatError(msg.str());
   }
@@ -76,6 +101,11 @@ LoadReport load_module(viscpm::nn::Module& module, const TensorSource& source, c
   for (auto& [entry, target] : copies) {
     source.read_into(*entry, target);
     report.loaded.push_back(entry->name);
+  }
+  // One float tensor at a time: the fp32 temporary is the only extra memory.
+  for (auto& q : quantizations) {
+    options.quantize_int8_rows(source.read(*q.entry, at::kFloat, q.values.device()), q.values, q.scales);
+    report.loaded.push_back(q.entry->name);
   }
   return report;
 }

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -103,11 +104,19 @@ class TensorSource {
 // "vpm.mim_head.") are skipped on purpose. Keys outside `prefix` are left alone (they
 // belong to other modules). Everything is checked before anything is copied, and one
 // FormatError lists every problem. Copies run without autograd recording.
+//
+// int8 targets: a target "<name>" of dtype int8 next to a float32 target "<name>_scale"
+// takes either an int8 checkpoint tensor (its scales then come from the checkpoint's
+// "<name>_scale") or, when quantize_int8_rows is set, a float one, read in fp32 and
+// quantized into both targets (the "_scale" key is then not expected). A float target
+// refuses an int8 tensor (FormatError: the checkpoint was quantized).
 struct LoadOptions {
   std::string prefix;
   std::vector<std::string> ignored_prefixes;
   bool allow_unknown = false;  // report instead of fail on unknown keys under prefix
   bool check_only = false;     // every check, no copy (the module may live on the meta device)
+  // (weight, values_out, scales_out): kernels::quantize_int8_rows, passed in by the model.
+  void (*quantize_int8_rows)(const at::Tensor&, at::Tensor&, at::Tensor&) = nullptr;
 };
 struct LoadReport {
   std::vector<std::string> loaded;
@@ -123,6 +132,19 @@ void save_torch_zip(const std::filesystem::path& path,
 void save_safetensors(const std::filesystem::path& path,
                       const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                       const std::vector<std::pair<std::string, std::string>>& metadata = {});
+
+// The same file written one tensor at a time: the header comes from `specs` (name, dtype,
+// shape), then produce(i) gives tensor i (checked against its spec) and may be freed once
+// written, so a checkpoint larger than memory can be converted. Writes "<path>.partial"
+// and renames it, as save_safetensors.
+struct TensorSpec {
+  std::string name;
+  at::ScalarType dtype = at::kFloat;
+  std::vector<int64_t> shape;
+};
+void save_safetensors_streamed(const std::filesystem::path& path, const std::vector<TensorSpec>& specs,
+                               const std::function<at::Tensor(size_t)>& produce,
+                               const std::vector<std::pair<std::string, std::string>>& metadata = {});
 
 // Whole-file helper for small files (fixtures): every tensor, stored dtype, CPU.
 std::vector<std::pair<std::string, at::Tensor>> read_all(const std::filesystem::path& path);

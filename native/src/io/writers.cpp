@@ -98,6 +98,18 @@ void save_torch_zip(const std::filesystem::path& path, const std::vector<std::pa
 void save_safetensors(const std::filesystem::path& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                       const std::vector<std::pair<std::string, std::string>>& metadata) {
   check_names(tensors);
+  std::vector<TensorSpec> specs;
+  for (const auto& [name, t] : tensors) {
+    if (!t.defined()) throw InvalidArgument("tensor '" + name + "' is undefined");
+    specs.push_back({name, t.scalar_type(), t.sizes().vec()});
+  }
+  save_safetensors_streamed(path, specs, [&](size_t i) { return tensors[i].second; }, metadata);
+}
+
+void save_safetensors_streamed(const std::filesystem::path& path, const std::vector<TensorSpec>& specs,
+                               const std::function<at::Tensor(size_t)>& produce,
+                               const std::vector<std::pair<std::string, std::string>>& metadata) {
+  std::unordered_set<std::string> names;
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) {
     nlohmann::ordered_json meta = nlohmann::ordered_json::object();
@@ -105,13 +117,16 @@ void save_safetensors(const std::filesystem::path& path, const std::vector<std::
     header["__metadata__"] = meta;
   }
   uint64_t offset = 0;
-  for (const auto& [name, t] : tensors) {
-    if (name == "__metadata__") throw InvalidArgument("'__metadata__' cannot name a tensor");
-    if (!t.defined()) throw InvalidArgument("tensor '" + name + "' is undefined");
-    auto code = safetensors_name(t.scalar_type());
-    if (!code) throw InvalidArgument("safetensors cannot hold " + python_dtype_name(t.scalar_type()) + " tensors ('" + name + "')");
-    uint64_t nbytes = static_cast<uint64_t>(t.numel()) * t.element_size();
-    header[name] = {{"dtype", *code}, {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + nbytes}}};
+  for (const auto& spec : specs) {
+    if (spec.name.empty()) throw InvalidArgument("tensor names must not be empty");
+    if (!names.insert(spec.name).second) throw InvalidArgument("tensor name '" + spec.name + "' appears twice");
+    if (spec.name == "__metadata__") throw InvalidArgument("'__metadata__' cannot name a tensor");
+    auto code = safetensors_name(spec.dtype);
+    if (!code) throw InvalidArgument("safetensors cannot hold " + python_dtype_name(spec.dtype) + " tensors ('" + spec.name + "')");
+    uint64_t numel = 1;
+    for (int64_t d : spec.shape) numel *= static_cast<uint64_t>(d);
+    const uint64_t nbytes = numel * c10::elementSize(spec.dtype);
+    header[spec.name] = {{"dtype", *code}, {"shape", spec.shape}, {"data_offsets", {offset, offset + nbytes}}};
     offset += nbytes;
   }
   std::string text = header.dump();
@@ -134,8 +149,10 @@ void save_safetensors(const std::filesystem::path& path, const std::vector<std::
   for (int i = 0; i < 8; ++i) length[i] = uint8_t((uint64_t(text.size()) >> (8 * i)) & 0xFF);
   write(length, 8);
   write(text.data(), text.size());
-  for (const auto& [name, t] : tensors) {
-    at::Tensor data = host_contiguous(name, t);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    at::Tensor data = host_contiguous(specs[i].name, produce(i));
+    if (data.scalar_type() != specs[i].dtype || data.sizes() != at::IntArrayRef(specs[i].shape))
+      throw InvalidArgument("tensor '" + specs[i].name + "' does not match its declared dtype and shape");
     write(data.data_ptr(), data.numel() * data.element_size());
   }
   out.close();

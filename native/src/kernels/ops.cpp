@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/int8_gemm.h"
 #include "kernels/cpu/pooled_blas.h"
 #include "kernels/cpu/small_batch_gemm.h"
 
@@ -49,6 +50,15 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
   return cpu::small_batch_linear(x, weight);
 }
 
+void quantize_int8_rows(const at::Tensor& weight, at::Tensor& values_out, at::Tensor& scales_out) {
+  cpu::quantize_int8_rows(weight, values_out, scales_out);
+}
+
+at::Tensor linear_int8(const at::Tensor& x, const at::Tensor& values, const at::Tensor& scales) {
+  // CUDA tensors take the dequantize-block path with LibTorch's GEMM (no int8 kernel yet).
+  return cpu::linear_int8(x, values, scales);
+}
+
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
 #ifdef VISCPM_WITH_CUDA_KERNELS
   if (use_cuda(x) && weight.scalar_type() == x.scalar_type()) return cuda::rms_norm(x, weight, eps);
@@ -64,11 +74,13 @@ void scaled_residual_add_(at::Tensor& h, const at::Tensor& delta, double scale) 
   cpu::scaled_residual_add_(h, delta, scale);
 }
 
-at::Tensor gated_gelu(const at::Tensor& x, const at::Tensor& fused_weight, double divisor) {
+at::Tensor gated_gelu(const at::Tensor& x, const at::Tensor& fused_weight, double divisor,
+                      const at::Tensor& fused_scales) {
 #ifdef VISCPM_WITH_CUDA_KERNELS
-  if (use_cuda(x)) return cuda::gated_gelu_epilogue(kernels::linear(x, fused_weight), divisor);
+  if (use_cuda(x))
+    return cuda::gated_gelu_epilogue(kernels::linear_maybe_int8(x, fused_weight, fused_scales), divisor);
 #endif
-  return cpu::gated_gelu(x, fused_weight, divisor);
+  return cpu::gated_gelu(x, fused_weight, divisor, fused_scales);
 }
 
 at::Tensor cpmbee_attention_prefill(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,

@@ -28,6 +28,21 @@ void set_cuda_kernels_enabled(bool enabled);
 // of the result. With a bias: LibTorch's fused addmm, as the reference.
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
 
+// ---- int8 weights -----------------------------------------------------------------------
+
+// Weight-only int8 per output channel: W [N, K] ≈ values · diag(scales), values int8 in
+// [-127, 127], scales float32 [N] = max|W[n, :]| / 127 (1 for an all-zero row), computed in
+// fp32 from any float dtype. Undefined outputs are allocated; defined ones (a model's
+// parameters, any device) are written in place.
+void quantize_int8_rows(const at::Tensor& weight, at::Tensor& values_out, at::Tensor& scales_out);
+// y = (x·valuesᵀ) ⊙ scales: x [..., K] fp32/fp16/bf16 -> [..., N] in x's dtype; fp32
+// accumulation, the scale applied to the fp32 sum, one rounding of the result.
+at::Tensor linear_int8(const at::Tensor& x, const at::Tensor& values, const at::Tensor& scales);
+// linear_int8 when `scales` is defined, else linear (the one switch model code needs).
+inline at::Tensor linear_maybe_int8(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& scales) {
+  return scales.defined() ? kernels::linear_int8(x, weight, scales) : kernels::linear(x, weight);
+}
+
 // ---- CPM-Bee ----------------------------------------------------------------------------
 
 // RMSNorm (cpmbee.md §4.2): statistics in fp32, the normalised value rounded to x's dtype,
@@ -36,8 +51,10 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 // h = (h + delta) / scale in place, each step rounded (the post-scaled residual, §4.7).
 void scaled_residual_add_(at::Tensor& h, const at::Tensor& delta, double scale);
 // Gated GELU feed-forward input (§4.6): [a | b] = x·Wᵀ / divisor with W = [W0; W1] fused
-// [2F, K]; returns gelu(a) * b (GELU in fp32, exact erf form).
-at::Tensor gated_gelu(const at::Tensor& x, const at::Tensor& fused_weight, double divisor);
+// [2F, K]; returns gelu(a) * b (GELU in fp32, exact erf form). With fused_scales [2F]
+// defined, fused_weight holds int8 rows (linear_int8).
+at::Tensor gated_gelu(const at::Tensor& x, const at::Tensor& fused_weight, double divisor,
+                      const at::Tensor& fused_scales = {});
 
 // Attention with CPM-Bee's position bias and mask (§4.5): softmax(q·kᵀ / divisor + bias,
 // masked) · v. q [B, H, L, dh], keys/values [B, H, T, dh], bias [B, H, L, T] (or

@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "io/tensor_source.h"
+#include "kernels/ops.h"
 
 #include <c10/core/InferenceMode.h>
 
@@ -32,6 +33,17 @@ at::ScalarType resolve_language_model_dtype(const std::optional<at::ScalarType>&
   return config.half && device.is_cuda() ? at::kHalf : at::kFloat;
 }
 
+cpmbee::WeightFormat resolve_language_model_matrices(const std::optional<cpmbee::WeightFormat>& requested,
+                                                     const io::TensorSource& checkpoint) {
+  const bool quantized = cpmbee::holds_int8_matrices(checkpoint);
+  if (requested == cpmbee::WeightFormat::kDense && quantized)
+    throw FormatError(checkpoint.path().string() +
+                      " holds CPM-Bee's weights as int8 (written by `viscpm quantize`): load it with dtype int8 "
+                      "(or auto), or use the float checkpoint it was made from");
+  if (requested) return *requested;
+  return quantized ? cpmbee::WeightFormat::kInt8 : cpmbee::WeightFormat::kDense;
+}
+
 std::unique_ptr<io::TensorSource> open_checkpoint(const std::filesystem::path& path, bool verify_checksums) {
   io::OpenOptions options;
   options.verify_checksums = verify_checksums;
@@ -39,18 +51,20 @@ std::unique_ptr<io::TensorSource> open_checkpoint(const std::filesystem::path& p
 }
 
 cpmbee::CpmBee load_language_model(const io::TensorSource& checkpoint, const cpmbee::CpmBeeConfig& config,
-                                   at::ScalarType dtype, at::Device device) {
-  cpmbee::CpmBee llm(config, dtype, device);
+                                   at::ScalarType dtype, at::Device device, cpmbee::WeightFormat matrices) {
+  cpmbee::CpmBee llm(config, dtype, device, matrices);
   llm->load_weights(checkpoint, "llm.");
   return llm;
 }
 
-void check_language_model(const io::TensorSource& checkpoint, const cpmbee::CpmBeeConfig& config) {
+void check_language_model(const io::TensorSource& checkpoint, const cpmbee::CpmBeeConfig& config,
+                          cpmbee::WeightFormat matrices) {
   c10::InferenceMode guard;
-  cpmbee::CpmBee shapes(config, at::kFloat, at::Device(at::kMeta));  // names and shapes, no storage
+  cpmbee::CpmBee shapes(config, at::kFloat, at::Device(at::kMeta), matrices);  // names and shapes, no storage
   io::LoadOptions options;
   options.prefix = "llm.";
   options.check_only = true;
+  if (matrices == cpmbee::WeightFormat::kInt8) options.quantize_int8_rows = kernels::quantize_int8_rows;
   io::load_module(*shapes, checkpoint, options);
 }
 

@@ -31,6 +31,12 @@ LanguageModelFiles read_language_model_files(const std::filesystem::path& vocabu
 at::ScalarType resolve_language_model_dtype(const std::optional<at::ScalarType>& requested,
                                             const cpmbee::CpmBeeConfig& config, at::Device device, const char* what);
 
+// `requested` when given, else int8 when the checkpoint's "llm." matrices are int8 (a model
+// directory written by `viscpm quantize`), else dense. FormatError when dense is requested
+// for a quantized checkpoint (its int8 values cannot be read back as float weights).
+cpmbee::WeightFormat resolve_language_model_matrices(const std::optional<cpmbee::WeightFormat>& requested,
+                                                     const io::TensorSource& checkpoint);
+
 // True for the floating dtypes the models run in (float32, float16, bfloat16).
 bool is_model_dtype(at::ScalarType dtype);
 
@@ -39,8 +45,10 @@ std::unique_ptr<io::TensorSource> open_checkpoint(const std::filesystem::path& p
 // CPM-Bee with the checkpoint's "llm." weights (strict: missing, unknown or mis-shaped keys
 // are FormatError).
 cpmbee::CpmBee load_language_model(const io::TensorSource& checkpoint, const cpmbee::CpmBeeConfig& config,
-                                   at::ScalarType dtype, at::Device device);
+                                   at::ScalarType dtype, at::Device device,
+                                   cpmbee::WeightFormat matrices = cpmbee::WeightFormat::kDense);
 // The same checks (keys and shapes under "llm."), reading no weight and allocating none.
-void check_language_model(const io::TensorSource& checkpoint, const cpmbee::CpmBeeConfig& config);
+void check_language_model(const io::TensorSource& checkpoint, const cpmbee::CpmBeeConfig& config,
+                          cpmbee::WeightFormat matrices = cpmbee::WeightFormat::kDense);
 
 }  // namespace viscpm::pipelines

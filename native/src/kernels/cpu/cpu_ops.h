@@ -8,7 +8,8 @@ namespace viscpm::kernels::cpu {
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 void scaled_residual_add_(at::Tensor& h, const at::Tensor& delta, double scale);
-at::Tensor gated_gelu(const at::Tensor& x, const at::Tensor& fused_weight, double divisor);
+at::Tensor gated_gelu(const at::Tensor& x, const at::Tensor& fused_weight, double divisor,
+                      const at::Tensor& fused_scales = {});
 at::Tensor cpmbee_attention(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
                             const CpmBeeMask& mask, double score_divisor);
 at::Tensor beit3_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);

@@ -9,6 +9,7 @@
 
 #include <limits>
 
+#include "kernels/cpu/int8_gemm.h"
 #include "kernels/cpu/numerics.h"
 #include "kernels/cpu/pooled_blas.h"
 #include "kernels/cpu/small_batch_gemm.h"
@@ -25,9 +26,12 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
 
 void scaled_residual_add_(at::Tensor& h, const at::Tensor& delta, double scale) { h.add_(delta).div_(scale); }
 
-at::Tensor gated_gelu(const at::Tensor& x, const at::Tensor& fused_weight, double divisor) {
+at::Tensor gated_gelu(const at::Tensor& x, const at::Tensor& fused_weight, double divisor,
+                      const at::Tensor& fused_scales) {
   const int64_t dim_ff = fused_weight.size(0) / 2;
-  at::Tensor both = small_batch_linear(x, fused_weight).div_(divisor);
+  at::Tensor both = (fused_scales.defined() ? linear_int8(x, fused_weight, fused_scales)
+                                            : small_batch_linear(x, fused_weight))
+                        .div_(divisor);
   at::Tensor gate = gelu_exact(both.narrow(-1, 0, dim_ff));  // a fresh tensor
   return gate.mul_(both.narrow(-1, dim_ff, dim_ff));
 }

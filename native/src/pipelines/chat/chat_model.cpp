@@ -44,10 +44,12 @@ std::shared_ptr<ChatModel> ChatModel::load(const ChatModelPaths& paths, const Ch
   vision::VisionEncoderOptions vision_options;
   vision_options.device = options.device;
   vision_options.dtype = dtype;
-  cpmbee::require_weights_fit(llm_config, dtype, options.device);  // before the vision side sizes itself by it
+  const cpmbee::WeightFormat matrices = pipelines::resolve_language_model_matrices(options.llm_matrices, *source);
+  // Before the vision side sizes itself by it.
+  cpmbee::require_weights_fit(llm_config, dtype, options.device, matrices);
   vision_options.output_dim = llm_config.dim_model;
   vision::VisionEncoder vision = vision::load_vision_encoder(*source, vision_config, vision_options);
-  cpmbee::CpmBee llm = pipelines::load_language_model(*source, llm_config, dtype, options.device);
+  cpmbee::CpmBee llm = pipelines::load_language_model(*source, llm_config, dtype, options.device, matrices);
   return assemble(std::move(tokenizer), std::move(vision), std::move(llm));
 }
 

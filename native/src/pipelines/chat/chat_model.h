@@ -37,6 +37,10 @@ struct ChatModelOptions {
   // float16 when cpm-bee.json says "half" and the device is CUDA (the released setup),
   // else float32.
   std::optional<at::ScalarType> dtype;
+  // CPM-Bee's weight matrices: kInt8 stores them as int8 rows (quantized while loading a
+  // float checkpoint, or read as they are from a `viscpm quantize` one). nullopt: as the
+  // checkpoint stores them.
+  std::optional<cpmbee::WeightFormat> llm_matrices;
   bool verify_checksums = true;  // CRC-32 of the checkpoint records (io::OpenOptions)
 };
 

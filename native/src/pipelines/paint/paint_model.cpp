@@ -111,6 +111,7 @@ std::shared_ptr<PaintModel> PaintModel::assemble(std::shared_ptr<const text::Tok
   std::shared_ptr<PaintModel> model(new PaintModel());
   model->tokenizer_ = std::move(tokenizer);
   model->llm_dtype_ = llm->dtype();
+  model->llm_matrices_ = llm->weight_format();
   model->llm_ = std::move(llm);
   model->trans_block_ = std::move(trans_block);
   model->unet_ = std::move(unet);
@@ -143,9 +144,10 @@ std::shared_ptr<PaintModel> PaintModel::load(const PaintModelPaths& paths, const
 
   const at::ScalarType llm_dtype =
       pipelines::resolve_language_model_dtype(options.llm_dtype, llm_config, options.device, "paint model: CPM-Bee");
-  cpmbee::require_weights_fit(llm_config, llm_dtype, options.device);
   c10::InferenceMode guard;
   const auto source = pipelines::open_checkpoint(paths.checkpoint, options.verify_checksums);
+  const cpmbee::WeightFormat llm_matrices = pipelines::resolve_language_model_matrices(options.llm_matrices, *source);
+  cpmbee::require_weights_fit(llm_config, llm_dtype, options.device, llm_matrices);
 
   // The trans block joins CPM-Bee (input width) and the UNet (cross-attention width).
   const io::TensorEntry* w = source->find("trans_block.w_out_res.weight");
@@ -161,14 +163,15 @@ std::shared_ptr<PaintModel> PaintModel::load(const PaintModelPaths& paths, const
   model->scheduler_config_ = std::move(scheduler_config);
 
   model->llm_dtype_ = llm_dtype;
+  model->llm_matrices_ = llm_matrices;
   if (options.low_memory) {
-    pipelines::check_language_model(*source, llm_config);  // errors now, not at the first image
+    pipelines::check_language_model(*source, llm_config, llm_matrices);  // errors now, not at the first image
     model->on_demand_ = std::make_unique<LanguageModelOnDemand>();
     model->on_demand_->checkpoint = paths.checkpoint;
     model->on_demand_->config = llm_config;
     model->on_demand_->verify_checksums = options.verify_checksums;
   } else {
-    model->llm_ = pipelines::load_language_model(*source, llm_config, llm_dtype, options.device);
+    model->llm_ = pipelines::load_language_model(*source, llm_config, llm_dtype, options.device, llm_matrices);
   }
 
   diffusion::TransBlockOptions trans_options;
@@ -204,7 +207,8 @@ PaintConditioning PaintModel::encode_prompt(const std::string& prompt, const std
   // Low-memory mode: CPM-Bee for this encoding only, freed when it returns.
   std::lock_guard<std::mutex> one_at_a_time(on_demand_->mutex);
   const auto source = pipelines::open_checkpoint(on_demand_->checkpoint, on_demand_->verify_checksums);
-  const cpmbee::CpmBee llm = pipelines::load_language_model(*source, on_demand_->config, llm_dtype_, device());
+  const cpmbee::CpmBee llm =
+      pipelines::load_language_model(*source, on_demand_->config, llm_dtype_, device(), llm_matrices_);
   return encode_with(*llm, prompt, negative_prompt);
 }
 

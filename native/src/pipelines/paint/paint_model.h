@@ -49,6 +49,9 @@ struct PaintModelOptions {
   // CPM-Bee parameter/activation dtype (float32, float16, bfloat16). nullopt: float16 when
   // cpm-bee.json says "half" and the device is CUDA (the released setup), else float32.
   std::optional<at::ScalarType> llm_dtype;
+  // CPM-Bee's weight matrices (int8 rows, or as the checkpoint stores them when nullopt), as
+  // ChatModelOptions::llm_matrices.
+  std::optional<cpmbee::WeightFormat> llm_matrices;
   // Trans block, UNet, latents and VAE dtype (reference: float32; float16/bfloat16 allowed).
   at::ScalarType diffusion_dtype = at::kFloat;
   diffusion::AttentionSettings attention;  // UNet and VAE attention kernel (kAuto: fused on CUDA)
@@ -179,6 +182,7 @@ class PaintModel {
   std::shared_ptr<const text::Tokenizer> tokenizer_;
   cpmbee::CpmBee llm_{nullptr};  // empty in low-memory mode
   at::ScalarType llm_dtype_ = at::kFloat;
+  cpmbee::WeightFormat llm_matrices_ = cpmbee::WeightFormat::kDense;
   // Low-memory mode: where and how encode_prompt loads CPM-Bee, one load at a time.
   struct LanguageModelOnDemand {
     std::filesystem::path checkpoint;
