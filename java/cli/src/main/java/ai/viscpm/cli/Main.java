@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** The {@code viscpm} command line. */
 @Command(name = "viscpm", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
     description = "VisCPM on the JVM: native CPM-Bee chat and paint runtime.",
-    subcommands = {ChatCommand.class, PaintCommand.class, ServeCommand.class, DemoCommand.class, InspectCommand.class, ParityCommand.class,
+    subcommands = {ChatCommand.class, PaintCommand.class, ServeCommand.class, DemoCommand.class, InspectCommand.class, QuantizeCommand.class, ParityCommand.class,
         CommandLine.HelpCommand.class})
 public final class Main {
   public static void main(String[] args) {

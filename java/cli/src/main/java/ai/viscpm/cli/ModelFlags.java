@@ -13,7 +13,8 @@ final class ModelFlags {
   String device;
 
   @Option(names = "--dtype", defaultValue = "auto",
-      description = "auto (float32 on CPU, float16 on CUDA), float32, bfloat16, float16 (default: ${DEFAULT-VALUE})")
+      description = "auto (float32 on CPU, float16 on CUDA; int8 for a quantized model), float32, bfloat16, float16, "
+          + "int8 (CPM-Bee's matrices as int8 rows, quantized at load) (default: ${DEFAULT-VALUE})")
   String dtype;
 
   @Option(names = "--threads", defaultValue = "0",
