@@ -167,12 +167,144 @@ final class GoldenCase implements AutoCloseable {
     return out;
   }
 
+  private static double[] toDoubles(float[] f) {
+    double[] d = new double[f.length];
+    for (int i = 0; i < f.length; i++) d[i] = f[i];
+    return d;
+  }
+
+  private Path expectedFile() {
+    return root.resolve(entry.path("expected").path("tensors").asText());
+  }
+
+  /**
+   * A float64 tensor of a safetensors file, read exactly (the C API reads as float32, which
+   * would round the Euler classes' float64 timesteps before the comparison).
+   */
+  static double[] readFloat64(Path file, String name) {
+    try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file)) {
+      ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+      ch.read(len, 0);
+      long headerSize = len.getLong(0);
+      ByteBuffer header = ByteBuffer.allocate(Math.toIntExact(headerSize));
+      ch.read(header, 8);
+      JsonNode entryNode = new ObjectMapper().readTree(new String(header.array(), java.nio.charset.StandardCharsets.UTF_8))
+          .path(name);
+      if (!entryNode.path("dtype").asText().equals("F64")) throw new AssertionError(name + " is not F64 in " + file);
+      long begin = entryNode.path("data_offsets").get(0).asLong(), end = entryNode.path("data_offsets").get(1).asLong();
+      ByteBuffer data = ByteBuffer.allocate(Math.toIntExact(end - begin)).order(ByteOrder.LITTLE_ENDIAN);
+      ch.read(data, 8 + headerSize + begin);
+      data.flip();
+      double[] out = new double[data.remaining() / 8];
+      data.asDoubleBuffer().get(out);
+      return out;
+    } catch (IOException e) {
+      throw new AssertionError("cannot read " + name + " from " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Whether the case's expected tensors include {@code name}. */
+  boolean hasExpected(String name) {
+    return expectedInfo.containsKey(name);
+  }
+
+  /** The case's expected.json. */
+  JsonNode expectedJson() throws IOException {
+    return new ObjectMapper().readTree(root.resolve(entry.path("expected").path("json").asText()).toFile());
+  }
+
+  /** The case's inputs.json. */
+  JsonNode inputsJson() throws IOException {
+    return new ObjectMapper().readTree(root.resolve(entry.path("inputs").path("json").asText()).toFile());
+  }
+
+  /**
+   * Compares JSON as native/testkit/parity does: strings, integers, booleans, nulls and the
+   * structure exactly (same keys in the same order, same list lengths); floating-point numbers
+   * (a float on either side) within {@code tolerance.json_floats} when given, else exactly.
+   */
+  void compareJson(String label, JsonNode actual, JsonNode expected) {
+    JsonNode floats = entry.path("tolerance").get("json_floats");
+    Tolerance tol = floats == null ? new Tolerance(Tolerance.Kind.EXACT, 0, 0, 0) : Tolerance.parse(floats);
+    JsonComparer cmp = new JsonComparer(tol);
+    cmp.run(actual, expected, "$");
+    if (cmp.mismatches == 0) {
+      report.add(String.format("  %-32s PASS  max |diff| %.3g at %s (floats %s)", label, cmp.worst, cmp.worstPath, tol));
+    } else {
+      fail(label, cmp.mismatches + " mismatch(es), first at " + cmp.firstMismatch);
+    }
+  }
+
+  private static final class JsonComparer {
+    final Tolerance tol;
+    double worst;
+    String worstPath = "$", firstMismatch;
+    int mismatches;
+
+    JsonComparer(Tolerance tol) {
+      this.tol = tol;
+    }
+
+    void mismatch(String path, String what) {
+      if (mismatches++ == 0) firstMismatch = path + ": " + what;
+    }
+
+    void run(JsonNode a, JsonNode e, String path) {
+      if (e.isFloatingPointNumber() || (a.isFloatingPointNumber() && e.isNumber())) {
+        if (!a.isNumber()) {
+          mismatch(path, "expected number " + e + ", got " + a);
+          return;
+        }
+        double av = a.asDouble(), ev = e.asDouble();
+        double d = Double.isNaN(av) && Double.isNaN(ev) ? 0.0 : Math.abs(av - ev);
+        if (Double.isNaN(d)) d = Double.POSITIVE_INFINITY;
+        if (d > worst) {
+          worst = d;
+          worstPath = path;
+        }
+        double bound = tol.kind() == Tolerance.Kind.CLOSE ? tol.atol() + tol.rtol() * Math.abs(ev) : 0.0;
+        if (d > bound) mismatch(path, "got " + a + ", expected " + e);
+        return;
+      }
+      if (a.getNodeType() != e.getNodeType()) {
+        mismatch(path, "expected " + e.getNodeType() + " " + e + ", got " + a.getNodeType() + " " + a);
+        return;
+      }
+      if (e.isObject()) {
+        java.util.Iterator<String> ai = a.fieldNames(), ei = e.fieldNames();
+        while (ei.hasNext()) {
+          String key = ei.next();
+          if (!ai.hasNext()) {
+            mismatch(path + "." + key, a.has(key) ? "key order differs (got <end>)" : "missing key");
+            return;
+          }
+          String akey = ai.next();
+          if (!akey.equals(key)) {
+            mismatch(path + "." + key, a.has(key) ? "key order differs (got '" + akey + "')" : "missing key");
+            return;
+          }
+          run(a.get(key), e.get(key), path + "." + key);
+        }
+        if (ai.hasNext()) mismatch(path + "." + ai.next(), "unexpected key");
+        return;
+      }
+      if (e.isArray()) {
+        if (a.size() != e.size()) mismatch(path, "length " + a.size() + " != expected " + e.size());
+        for (int i = 0; i < Math.min(a.size(), e.size()); i++) run(a.get(i), e.get(i), path + "[" + i + "]");
+        return;
+      }
+      boolean equal = e.isIntegralNumber() ? a.isIntegralNumber() && a.bigIntegerValue().equals(e.bigIntegerValue())
+          : a.equals(e);
+      if (!equal) mismatch(path, "got " + a + ", expected " + e);
+    }
+  }
+
   /** Compares {@code actual} with the expected tensor {@code name} under the case's tolerance. */
   void compare(String name, Tensor actual) throws VisCpmException {
     TensorInfo info = info(expectedInfo, name, "expected values");
     double[] a = Torch.toDoubles(actual);
     long[] actualShape = Torch.shape(actual);
-    float[] e = read(expected, info);
+    double[] e = info.dtype().equals("float64") ? readFloat64(expectedFile(), name) : toDoubles(read(expected, info));
     long[] shape = info.shape();
     Tolerance tol = tolerance(name);
     if (!Arrays.equals(actualShape, shape) && !(a.length == 1 && e.length == 1)) {
@@ -183,12 +315,12 @@ final class GoldenCase implements AutoCloseable {
     int worstAt = 0, excessAt = 0, bad = 0;
     for (int i = 0; i < e.length; i++) {
       double diff = Math.abs(a[i] - e[i]);
-      if (Double.isNaN(a[i]) && Float.isNaN(e[i])) diff = 0;
+      if (Double.isNaN(a[i]) && Double.isNaN(e[i])) diff = 0;
       else if (Double.isNaN(diff)) diff = Double.POSITIVE_INFINITY;
       double excess = switch (tol.kind) {
         case EXACT -> diff;
         case MAX_ABS -> diff - tol.maxAbs;
-        case CLOSE -> diff - (tol.atol + tol.rtol * Math.abs((double) e[i]));
+        case CLOSE -> diff - (tol.atol + tol.rtol * Math.abs(e[i]));
       };
       if (diff > worst) {
         worst = diff;
