@@ -13,6 +13,10 @@ import ai.viscpm.engine.jvm.CpmBeeOutput;
 import ai.viscpm.engine.jvm.ImagePreprocess;
 import ai.viscpm.engine.jvm.JvmChatModel;
 import ai.viscpm.engine.jvm.KvCache;
+import ai.viscpm.engine.jvm.NoiseSource;
+import ai.viscpm.engine.jvm.PaintPrompt;
+import ai.viscpm.engine.jvm.Scheduler;
+import ai.viscpm.engine.jvm.SchedulerConfig;
 import ai.viscpm.engine.jvm.StepInputs;
 import ai.viscpm.engine.jvm.TransBlock;
 import ai.viscpm.engine.jvm.Unet;
@@ -33,7 +37,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Generator;
 import org.bytedeco.pytorch.InferenceMode;
+import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.LongOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -68,6 +74,8 @@ public final class JvmParity implements AutoCloseable {
     KINDS.put("trans_block", JvmParity::transBlock);
     KINDS.put("unet_forward", JvmParity::unetForward);
     KINDS.put("vae_decode", JvmParity::vaeDecode);
+    KINDS.put("scheduler", JvmParity::scheduler);
+    KINDS.put("paint_input", JvmParity::paintInput);
   }
 
   private final Path root;
@@ -443,6 +451,112 @@ public final class JvmParity implements AutoCloseable {
       bytes.close();
       image.close();
       sample.close();
+    }
+  }
+
+  /**
+   * native/testkit/kinds/scheduler.cpp: {@code Class.from_config}, {@code set_timesteps(n)},
+   * then {@code num_steps_run} rounds of (scale_model_input, step) on the recorded model
+   * outputs with one CPU generator seeded with {@code generator_seed}; every normal draw is
+   * recorded and compared.
+   */
+  private static void scheduler(JvmParity s, GoldenCase c) throws Exception {
+    JsonNode params = c.params();
+    SchedulerConfig config = SchedulerConfig.load(c.paramPath("config", "scheduler_config"));
+    String className = params.path("scheduler_class").asText();
+    Generator generator = NoiseSource.cpuGenerator(params.path("generator_seed").asLong());
+    try (Scheduler scheduler = Scheduler.create(className, config);
+        NoiseSource.Recording noise = new NoiseSource.Recording(NoiseSource.generator(generator))) {
+      scheduler.setTimesteps(params.path("num_inference_steps").asInt());
+      c.compare("timesteps", scheduler.timesteps());
+      float[] alphas = scheduler.alphasCumprod();
+      c.compare("alphas_cumprod", Tensors.floats(alphas, alphas.length));
+      if (c.hasExpected("sigmas")) {
+        float[] sigmas = scheduler.sigmas();
+        if (sigmas == null) throw new FormatException(className + " has no sigmas");
+        c.compare("sigmas", Tensors.floats(sigmas, sigmas.length));
+      }
+      Tensor sample = c.inputTensor("sample");
+      Tensor modelOutputs = c.inputTensor("model_outputs");
+      int stepsRun = params.has("num_steps_run") ? params.get("num_steps_run").asInt() : (int) modelOutputs.size(0);
+      double[] timesteps = scheduler.timestepValues();
+      if (stepsRun > modelOutputs.size(0) || stepsRun > timesteps.length) {
+        throw new FormatException("num_steps_run " + stepsRun + " exceeds the model outputs / timesteps");
+      }
+      List<Tensor> scaled = new ArrayList<>(), prev = new ArrayList<>(), predOriginal = new ArrayList<>();
+      for (int i = 0; i < stepsRun; i++) {
+        double t = timesteps[i];
+        scaled.add(scheduler.scaleModelInput(sample, t));
+        Scheduler.StepOutput out = scheduler.step(modelOutputs.select(0, i), t, sample, noise);
+        prev.add(out.prevSample());
+        if (out.predOriginalSample() != null) predOriginal.add(out.predOriginalSample());
+        sample = out.prevSample();
+      }
+      c.compare("scaled_model_inputs", stack(scaled));
+      c.compare("prev_samples", stack(prev));
+      if (c.hasExpected("pred_original_samples")) {
+        if (predOriginal.size() != prev.size()) throw new FormatException(className + " returned no pred_original_sample");
+        c.compare("pred_original_samples", stack(predOriginal));
+      }
+      if (c.hasExpected("generator_noise_draws")) {
+        if (noise.draws().isEmpty()) throw new FormatException(className + " drew no noise");
+        c.compare("generator_noise_draws", stack(noise.draws()));
+      }
+      JsonNodeFactory json = JsonNodeFactory.instance;
+      ObjectNode actual = json.objectNode();
+      actual.set("effective_config", scheduler.effectiveConfig());
+      ArrayNode ignored = actual.putArray("ignored_config_keys");
+      scheduler.ignoredConfigKeys().forEach(ignored::add);
+      actual.put("init_noise_sigma", scheduler.initNoiseSigma());
+      if (scheduler.numTrainTimesteps() >= 50) {
+        try (Scheduler fresh = Scheduler.create(className, config)) {
+          fresh.setTimesteps(50);
+          ArrayNode list = actual.putArray("timesteps_50");
+          for (double t : fresh.timestepValues()) {
+            if (fresh.integerTimesteps()) list.add((long) t);
+            else list.add(t);
+          }
+        }
+      }
+      actual.put("num_generator_draws", noise.draws().size());
+      c.compareJson("json", actual, c.expectedJson());
+      for (Tensor t : scaled) t.close();
+      for (Tensor t : prev) t.close();
+      for (Tensor t : predOriginal) t.close();
+    } finally {
+      generator.close();
+    }
+  }
+
+  private static Tensor stack(List<Tensor> tensors) {
+    return torch.stack(new TensorVector(tensors.toArray(new Tensor[0])), 0);
+  }
+
+  /** native/testkit/kinds/paint_input.cpp, through {@link PaintPrompt}. */
+  private static void paintInput(JvmParity s, GoldenCase c) throws Exception {
+    JsonNode vocab = c.manifest().path("vocab");
+    if (!vocab.isTextual()) throw new FormatException("manifest names no vocab");
+    try (ai.viscpm.text.Tokenizer tokenizer = ai.viscpm.text.Tokenizer.load(c.resolve(vocab.asText()))) {
+      JsonNode in = c.inputsJson();
+      JsonNode negative = in.path("negative_prompt");
+      PaintPrompt p = PaintPrompt.build(tokenizer, in.path("prompt").asText(), negative.isTextual() ? negative.asText() : "");
+      for (String prefix : new String[] {"cond.", "uncond."}) {
+        CpmBeeInputs f = prefix.equals("cond.") ? p.cond() : p.uncond();
+        long l = f.length();
+        c.compare(prefix + "input_ids", Tensors.longs(f.inputIds(), 1, l));
+        c.compare(prefix + "input_id_subs", Tensors.longs(f.inputIdSubs(), 1, l));
+        c.compare(prefix + "context", Tensors.longs(f.context(), 1, l));
+        c.compare(prefix + "segment_ids", Tensors.longs(f.segmentIds(), 1, l));
+        c.compare(prefix + "segment_rel_offset", Tensors.longs(f.segmentRelOffset(), 1, l));
+        c.compare(prefix + "segment_rel", Tensors.longs(f.segmentRel(), 1, f.segmentRelWidth()));
+        c.compare(prefix + "sample_ids", Tensors.longs(f.sampleIds(), 1, l));
+        c.compare(prefix + "num_segments", Tensors.longs(f.numSegments(), 1, l));
+        c.compare(prefix + "length", Tensors.longs(f.lengths(), 1));
+        c.compare(prefix + "span", Tensors.longs(f.span(), 1, l));
+        c.compare(prefix + "ext_table_ids", Tensors.longs(f.extTableIds(), f.extTableIds().length));
+        c.compare(prefix + "ext_table_sub", Tensors.longs(f.extTableSub(), f.extTableSub().length));
+        c.compare(prefix + "image_bound", Tensors.longs(new long[0], 1, 0, 2));  // no image segment in a paint prompt
+      }
     }
   }
 
