@@ -1,6 +1,8 @@
 package ai.viscpm.cli;
 
 import ai.viscpm.Device;
+import ai.viscpm.engine.jvm.parity.JvmParity;
+import ai.viscpm.engine.jvm.parity.ParityReport;
 import ai.viscpm.testkit.CaseReport;
 import ai.viscpm.testkit.ParitySuite;
 import java.io.PrintWriter;
@@ -22,6 +24,11 @@ final class ParityCommand implements Callable<Integer> {
   @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda (default: ${DEFAULT-VALUE})")
   String device;
 
+  @Option(names = "--engine", defaultValue = "native",
+      description = "native (libviscpm, the default) or jvm (the models written in Java on bytedeco's LibTorch API, "
+          + "CPU only; kinds it does not implement are SKIP)")
+  String engine;
+
   @Option(names = "--kind", description = "only cases of these kinds", split = ",")
   java.util.List<String> kinds;
 
@@ -33,6 +40,13 @@ final class ParityCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
+    switch (engine) {
+      case "native" -> { }
+      case "jvm" -> {
+        return callJvm(out);
+      }
+      default -> throw new IllegalArgumentException("unknown engine '" + engine + "'; use native or jvm");
+    }
     int passed = 0, failed = 0, skipped = 0;
     try (ParitySuite suite = ParitySuite.open(dir, Device.parse(device))) {
       if (kinds != null) {  // a typo must not run nothing and pass
@@ -47,6 +61,43 @@ final class ParityCommand implements Callable<Integer> {
         out.println(report.line());
         if (verbose || report.status() == CaseReport.Status.FAIL) {
           for (CaseReport.Check c : report.checks()) {
+            if (verbose || !c.pass()) {
+              out.printf("    %s %s worst %.3e %s %s%n", c.pass() ? "ok  " : "FAIL", c.name(), c.worst(), c.where(),
+                  c.detail());
+            }
+          }
+        }
+        out.flush();
+        switch (report.status()) {
+          case PASS -> passed++;
+          case FAIL -> failed++;
+          case SKIP -> skipped++;
+        }
+      }
+    }
+    out.println(passed + " passed, " + failed + " failed, " + skipped + " skipped");
+    return failed > 0 ? 1 : 0;
+  }
+
+  /** The same runner through the JVM engine: same lines, same totals, same exit status. */
+  private Integer callJvm(PrintWriter out) throws Exception {
+    if (Device.parse(device) != Device.CPU) {
+      throw new IllegalArgumentException("the JVM engine runs on the CPU only (--device " + device + ")");
+    }
+    int passed = 0, failed = 0, skipped = 0;
+    try (JvmParity suite = JvmParity.open(dir)) {
+      if (kinds != null) {  // a typo must not run nothing and pass
+        java.util.Set<String> known = new java.util.TreeSet<>(JvmParity.implementedKinds());
+        suite.cases().forEach(c -> known.add(c.kind()));
+        for (String k : kinds)
+          if (!known.contains(k)) throw new IllegalArgumentException("unknown case kind '" + k + "'; known kinds: " + known);
+      }
+      for (JvmParity.CaseEntry entry : suite.cases()) {
+        if (kinds != null && !kinds.contains(entry.kind())) continue;
+        ParityReport report = suite.run(entry.index());
+        out.println(report.line());
+        if (verbose || report.status() == ParityReport.Status.FAIL) {
+          for (ParityReport.Check c : report.checks()) {
             if (verbose || !c.pass()) {
               out.printf("    %s %s worst %.3e %s %s%n", c.pass() ? "ok  " : "FAIL", c.name(), c.worst(), c.where(),
                   c.detail());
