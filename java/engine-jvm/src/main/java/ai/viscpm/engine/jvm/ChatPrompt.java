@@ -26,10 +26,22 @@ import java.util.Map;
  * @param answerSegment segment id of the answer (8 for chat)
  * @param rawLength tokens of the full structure, answer tokens included (the limit of
  *     {@code max_inp_length} applies to it)
+ * @param raw the structure conversion before the answer tokens are dropped (§3)
  */
 public record ChatPrompt(CpmBeeInputs inputs, long imageBegin, long imageEnd, Map<Long, String> decodingTable,
-                         long answerSegment, int rawLength) {
+                         long answerSegment, int rawLength, Raw raw) {
   static final int BOS = 6, EOS = 7;
+
+  /**
+   * The output of the structure conversion (§3), answer segment included, as the reference's
+   * {@code convert_data_to_id} returns it.
+   *
+   * @param extTable the request's tokenizer fake ids (shared by all segments, numbered from
+   *     the vocabulary size in order of first appearance) → their strings
+   * @param tokenClasses class name → (fake id → sub id), classes in order of first appearance
+   */
+  public record Raw(long[] inputIds, long[] inputIdSubs, long[] context, long[] segmentIds, long[] segmentRel,
+                    int numSegments, Map<Long, String> extTable, Map<String, Map<Long, Integer>> tokenClasses) {}
 
   /** One segment of the tree (§2). */
   private record Segment(String value, int depth, int parent, boolean predict, boolean image) {}
@@ -60,6 +72,8 @@ public record ChatPrompt(CpmBeeInputs inputs, long imageBegin, long imageEnd, Ma
     // §3: tokens, sub ids, context flags; one class map for the request.
     Map<String, Map<String, Integer>> classes = new LinkedHashMap<>();  // class -> (string -> sub), first-seen order
     Map<String, Long> classIds = new LinkedHashMap<>();
+    Map<String, Long> fakeIds = new LinkedHashMap<>();  // the request-wide tokenizer ext table
+    Map<String, Map<Long, Integer>> tokenClasses = new LinkedHashMap<>();
     List<long[]> tokens = new ArrayList<>();  // {id, sub, segment, context}
     long imageBegin = -1, imageEnd = -1;
     for (int s = 0; s < n; s++) {
@@ -74,6 +88,7 @@ public record ChatPrompt(CpmBeeInputs inputs, long imageBegin, long imageEnd, Ma
           continue;
         }
         String word = e.extTable().get(id - vocab);
+        long fakeId = fakeIds.computeIfAbsent(word, w -> (long) vocab + fakeIds.size());
         String cls = className(word);
         Long classId = classIds.get(cls);
         if (classId == null) {
@@ -89,6 +104,7 @@ public record ChatPrompt(CpmBeeInputs inputs, long imageBegin, long imageEnd, Ma
         if (sub == null) {
           sub = subs.size();
           subs.put(word, sub);
+          tokenClasses.computeIfAbsent(cls, k -> new LinkedHashMap<>()).put(fakeId, sub);
         }
         tokens.add(new long[] {classId, sub, s, ctx});
       }
@@ -172,9 +188,18 @@ public record ChatPrompt(CpmBeeInputs inputs, long imageBegin, long imageEnd, Ma
         decoding.put((long) vocab + index, entry.getKey());
       }
     }
+    long[][] rawFields = new long[4][rawLength];
+    for (int i = 0; i < rawLength; i++) {
+      for (int k = 0; k < 4; k++) rawFields[k][i] = tokens.get(i)[k];
+    }
+    Map<Long, String> extTable = new LinkedHashMap<>();
+    fakeIds.forEach((word, id) -> extTable.put(id, word));
+    Raw raw = new Raw(rawFields[0], rawFields[1], rawFields[3], rawFields[2], rel, n, Collections.unmodifiableMap(extTable),
+        Collections.unmodifiableMap(tokenClasses));
     CpmBeeInputs inputs = new CpmBeeInputs(1, len, ids, subs, positions, ones, zeros, numSegments, segs, zeros.clone(),
         rel, n * n, toArray(extIds), toArray(extSubs), null, null);
-    return new ChatPrompt(inputs, imageBegin, imageEnd, Collections.unmodifiableMap(decoding), answerSegment, rawLength);
+    return new ChatPrompt(inputs, imageBegin, imageEnd, Collections.unmodifiableMap(decoding), answerSegment, rawLength,
+        raw);
   }
 
   /** §3 step 2: {@code <name_k>} → {@code <name>}; unknown text → {@code <unk>}. */

@@ -208,6 +208,11 @@ public final class GoldenCase implements AutoCloseable {
     compare(name, Tensors.toDoubles(actual), Tensors.shape(actual), e, info.shape());
   }
 
+  /** Names of the case's expected tensors, sorted. */
+  public List<String> expectedNames() {
+    return expectedInfo.keySet().stream().sorted().toList();
+  }
+
   /** Whether the case's expected tensors include {@code name}. */
   public boolean hasExpected(String name) {
     return expectedInfo.containsKey(name);

@@ -6,6 +6,7 @@ import ai.viscpm.ResourceNotFoundException;
 import ai.viscpm.VisCpmException;
 import ai.viscpm.engine.jvm.Beit3Config;
 import ai.viscpm.engine.jvm.BeamSearch;
+import ai.viscpm.engine.jvm.ChatPrompt;
 import ai.viscpm.engine.jvm.ChatTurn;
 import ai.viscpm.engine.jvm.CpmBee;
 import ai.viscpm.engine.jvm.CpmBeeInputs;
@@ -70,6 +71,7 @@ public final class JvmParity implements AutoCloseable {
     KINDS.put("beit3_forward", JvmParity::beit3Forward);
     KINDS.put("cpmbee_forward", JvmParity::cpmbeeForward);
     KINDS.put("cpmbee_incremental", JvmParity::cpmbeeIncremental);
+    KINDS.put("chat_input", JvmParity::chatInput);
     KINDS.put("chat_beam_search", JvmParity::chatBeamSearch);
     KINDS.put("trans_block", JvmParity::transBlock);
     KINDS.put("unet_forward", JvmParity::unetForward);
@@ -314,6 +316,87 @@ public final class JvmParity implements AutoCloseable {
           forward.logits().select(0, 0).narrow(0, len, steps).index_select(-1, columns));
     }
     embedding.close();
+  }
+
+  /** The manifest's vocabulary, loaded once per runner. */
+  private static ai.viscpm.text.Tokenizer tokenizer(JvmParity s, GoldenCase c) throws Exception {
+    JsonNode vocab = c.params().path("vocab").isTextual() ? c.params().path("vocab") : c.manifest().path("vocab");
+    if (!vocab.isTextual()) throw new FormatException("manifest names no vocab");
+    Path path = c.resolve(vocab.asText());
+    return s.cached("tokenizer|" + path, () -> ai.viscpm.text.Tokenizer.load(path));
+  }
+
+  /**
+   * native/testkit/kinds/chat_input.cpp: the structured input of one chat turn through
+   * {@link ChatPrompt}, the raw conversion and the batch-1 model inputs.
+   */
+  private static void chatInput(JvmParity s, GoldenCase c) throws Exception {
+    ai.viscpm.text.Tokenizer tokenizer = tokenizer(s, c);
+    JsonNode in = c.inputsJson();
+    int queryNum = in.path("query_num").asInt();
+    String context = in.path("context").asText(), question = in.path("question").asText();
+    JsonNode limit = in.path("max_inp_length");
+    int maxInputLength = limit.isNumber() ? limit.asInt() : Integer.MAX_VALUE;
+    ChatPrompt p = ChatPrompt.build(tokenizer, queryNum, context, question, maxInputLength);
+    ChatPrompt.Raw raw = p.raw();
+    CpmBeeInputs m = p.inputs();
+    long n = raw.inputIds().length, l = m.length();
+    Map<String, Tensor> produced = new LinkedHashMap<>();
+    produced.put("raw.input_ids", Tensors.longs(raw.inputIds(), n));
+    produced.put("raw.input_id_subs", Tensors.longs(raw.inputIdSubs(), n));
+    produced.put("raw.context", Tensors.longs(raw.context(), n));
+    produced.put("raw.segment_ids", Tensors.longs(raw.segmentIds(), n));
+    produced.put("raw.segment_rel", Tensors.longs(raw.segmentRel(), raw.segmentRel().length));
+    produced.put("raw.image_bound", Tensors.longs(new long[] {p.imageBegin(), p.imageEnd()}, 1, 2));
+    produced.put("model.input_ids", Tensors.longs(m.inputIds(), 1, l));
+    produced.put("model.input_id_subs", Tensors.longs(m.inputIdSubs(), 1, l));
+    produced.put("model.input_pos", Tensors.longs(m.positions(), 1, l));
+    produced.put("model.context", Tensors.longs(m.context(), 1, l));
+    produced.put("model.sample_idx", Tensors.longs(m.sampleIds(), 1, l));
+    produced.put("model.num_segments", Tensors.longs(m.numSegments(), 1, l));
+    produced.put("model.segment_ids", Tensors.longs(m.segmentIds(), 1, l));
+    produced.put("model.segment_rel_offset", Tensors.longs(m.segmentRelOffset(), 1, l));
+    produced.put("model.segment_rel", Tensors.longs(m.segmentRel(), 1, m.segmentRelWidth()));
+    produced.put("model.batch_ext_table_ids", Tensors.longs(m.extTableIds(), m.extTableIds().length));
+    produced.put("model.batch_ext_table_sub", Tensors.longs(m.extTableSub(), m.extTableSub().length));
+    produced.put("model.image_bound", Tensors.longs(new long[] {p.imageBegin(), p.imageEnd()}, 1, 1, 2));
+    for (String name : c.expectedNames()) {
+      Tensor t = produced.get(name);
+      if (t == null) c.fail(name, "expected tensor '" + name + "' was not produced");
+      else c.compare(name, t);
+    }
+
+    JsonNodeFactory f = JsonNodeFactory.instance;
+    ObjectNode data = f.objectNode();
+    data.put("image", "<unk>".repeat(queryNum));
+    data.put("context", context);
+    data.put("question", question);
+    data.put("<ans>", "");
+    ObjectNode rawData = data.deepCopy();
+    rawData.put("<ans>", "<ans_1>");
+    ObjectNode ext = f.objectNode();
+    raw.extTable().forEach((id, word) -> ext.put(Long.toString(id), word));
+    ObjectNode classes = f.objectNode();
+    raw.tokenClasses().forEach((cls, subs) -> {
+      ObjectNode o = classes.putObject(cls);
+      subs.forEach((id, sub) -> o.put(Long.toString(id), sub));
+    });
+    ObjectNode rawNode = f.objectNode();
+    rawNode.set("data", rawData);
+    rawNode.put("num_segments", raw.numSegments());
+    rawNode.set("ext_table", ext);
+    rawNode.set("token_id_table", classes);
+    ObjectNode other = f.objectNode();
+    ArrayNode predict = other.putArray("predict_segments");
+    predict.addArray().add(p.answerSegment()).add(1);
+    other.putArray("answer_placeholders").addArray();  // the one answer leaf, at the empty path
+    ObjectNode decoding = other.putObject("ext_table");
+    p.decodingTable().forEach((id, word) -> decoding.put(Long.toString(id), word));
+    ObjectNode actual = f.objectNode();
+    actual.set("data", data);
+    actual.set("raw", rawNode);
+    actual.set("other_info", other);
+    c.compareJson("json", actual, c.expectedJson());
   }
 
   /** native/testkit/kinds/chat_beam_search.cpp: turns of one session, the search traced. */
