@@ -15,6 +15,7 @@ import ai.viscpm.engine.jvm.ImagePreprocess;
 import ai.viscpm.engine.jvm.JvmChatModel;
 import ai.viscpm.engine.jvm.KvCache;
 import ai.viscpm.engine.jvm.NoiseSource;
+import ai.viscpm.engine.jvm.PaintPipeline;
 import ai.viscpm.engine.jvm.PaintPrompt;
 import ai.viscpm.engine.jvm.Scheduler;
 import ai.viscpm.engine.jvm.SchedulerConfig;
@@ -78,6 +79,7 @@ public final class JvmParity implements AutoCloseable {
     KINDS.put("vae_decode", JvmParity::vaeDecode);
     KINDS.put("scheduler", JvmParity::scheduler);
     KINDS.put("paint_input", JvmParity::paintInput);
+    KINDS.put("paint_pipeline", JvmParity::paintPipeline);
   }
 
   private final Path root;
@@ -640,6 +642,47 @@ public final class JvmParity implements AutoCloseable {
         c.compare(prefix + "ext_table_sub", Tensors.longs(f.extTableSub(), f.extTableSub().length));
         c.compare(prefix + "image_bound", Tensors.longs(new long[0], 1, 0, 2));  // no image segment in a paint prompt
       }
+    }
+  }
+
+  /**
+   * native/testkit/kinds/paint_pipeline.cpp through {@link PaintPipeline}: the whole
+   * VisCPM-Paint path with one CPU generator seeded with the case's seed and DDPM.
+   */
+  private static void paintPipeline(JvmParity s, GoldenCase c) throws Exception {
+    JsonNode vocab = c.params().path("vocab").isTextual() ? c.params().path("vocab") : c.manifest().path("vocab");
+    try (PaintPipeline pipeline = PaintPipeline.load(c.checkpoint(), c.cpmBeeConfig(), c.resolve(vocab.asText()),
+            c.modelConfig("unet_config", "stabilityai/stable-diffusion-2-1-base/unet/config.json"),
+            c.modelConfig("vae_dir", "stabilityai/stable-diffusion-2-1-base/vae"),
+            c.modelConfig("scheduler_config", "stabilityai/stable-diffusion-2-1-base/scheduler/scheduler_config.json"));
+        PaintPipeline.Trace trace = new PaintPipeline.Trace()) {
+      JsonNode in = c.inputsJson();
+      JsonNode negative = in.path("negative_prompt");
+      int size = in.path("image_size").asInt();
+      PaintPipeline.Request request = new PaintPipeline.Request(in.path("prompt").asText(),
+          negative.isTextual() ? negative.asText() : "", in.path("guidance_scale").asDouble(),
+          in.path("num_inference_steps").asInt(), size, size, in.path("seed").asLong(), 1, "ddpm");
+      Tensor images = pipeline.generate(request, trace);
+      Tensor image = images.size(0) == 1 ? images.select(0, 0) : images;  // the fixture stores one image unbatched
+      c.compare("cond_hidden_states", trace.condHiddenStates);
+      if (c.hasExpected("uncond_hidden_states")) c.compare("uncond_hidden_states", trace.uncondHiddenStates);
+      c.compare("unet_encoder_hidden_states", trace.encoderHiddenStates);
+      c.compare("initial_latents", trace.initialLatents);
+      long[] timesteps = new long[trace.timesteps.length];
+      for (int i = 0; i < timesteps.length; i++) timesteps[i] = (long) trace.timesteps[i];
+      c.compare("timesteps", Tensors.longs(timesteps, timesteps.length));
+      c.compare("unet_inputs", stack(trace.unetInputs));
+      c.compare("unet_outputs", stack(trace.unetOutputs));
+      c.compare("latents_after_step", stack(trace.latentsAfterStep));
+      if (c.hasExpected("ddpm_noise_draws")) c.compare("ddpm_noise_draws", stack(trace.schedulerNoise));
+      c.compare("image_uint8", image);
+      ObjectNode actual = JsonNodeFactory.instance.objectNode();
+      actual.putNull("nsfw_content_detected");  // no image safety checker in this engine
+      actual.put("num_ddpm_noise_draws", trace.schedulerNoise.size());
+      ArrayNode shape = actual.putArray("image_size");
+      for (long d : Tensors.shape(image)) shape.add(d);
+      c.compareJson("json", actual, c.expectedJson());
+      images.close();
     }
   }
 
