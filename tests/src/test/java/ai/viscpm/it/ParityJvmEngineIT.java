@@ -49,10 +49,11 @@ class ParityJvmEngineIT {
     }
     assertEquals(lines.size() - 1, Integer.parseInt(totals.group(1)) + Integer.parseInt(totals.group(3)), jvm.out);
     for (String kind : List.of("chat_beam_search", "cpmbee_forward", "cpmbee_incremental", "beit3_forward",
-        "image_preprocess", "trans_block", "unet_forward", "vae_decode", "paint_input")) {
+        "image_preprocess", "trans_block", "unet_forward", "vae_decode", "paint_input", "paint_pipeline")) {
       assertTrue(jvm.out.contains("PASS " + kind + " " + kind + "  "), kind + ":\n" + jvm.out);
     }
     assertTrue(jvm.out.contains("PASS scheduler_ddpm scheduler  "), jvm.out);
+    assertTrue(jvm.out.contains("PASS chat_input_1 chat_input  "), jvm.out);
     assertTrue(jvm.out.contains("SKIP checkpoint_chat checkpoint  not implemented in the JVM engine"), jvm.out);
 
     // The same cases in the same order as the native runner (whose output is unchanged).
