@@ -1,7 +1,8 @@
 // Batch-1 and 3-row products of one full-size CPM-Bee FFN matrix pair (w_in fused: 20480 x 4096)
 // on the CPU: our int8 streaming kernel, our bf16 streaming kernel and LibTorch's
 // _weight_int8pack_mm, each as achieved bytes of weights per second next to the read
-// bandwidth of a parallel sum measured in the same run. usage: int8_gemv_bench [threads]
+// bandwidth of a parallel sum measured in the same run (the sum is not a true bandwidth bound:
+// the streaming kernels exceed it). usage: int8_gemv_bench [threads]
 #include "kernels/ops.h"
 #include "kernels/cpu/int8_gemm.h"
 #include "common/runtime.h"
@@ -32,6 +33,9 @@ int main(int argc, char** argv) {
       std::printf("%s rows %d: %.2f ms, %.1f GB/s (sum bandwidth %.1f)\n", name, rows, best * 1e3, bytes / best / 1e9, bw);
     };
     bench("int8 stream", [&] { viscpm::kernels::linear_int8(x, q, s); }, double(q.nbytes()));
+    viscpm::kernels::cpu::set_int8_avx512_enabled(false);
+    bench("int8 stream, AVX2 form", [&] { viscpm::kernels::linear_int8(x, q, s); }, double(q.nbytes()));
+    viscpm::kernels::cpu::set_int8_avx512_enabled(true);
     at::Tensor xb = x.to(at::kBFloat16);
     bench("bf16 stream", [&] { viscpm::kernels::linear(xb, bf); }, double(bf.nbytes()));
     at::Tensor sb = s.to(at::kBFloat16);

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <string>
 
@@ -98,12 +99,20 @@ TEST(Int8Linear, MatchesTheDequantizedProductForEveryRowCountAndDtype) {
 TEST(Int8Linear, StreamingKernelAndBlasPathAgree) {
   at::Tensor q, s;
   kernels::quantize_int8_rows(randn({300, 1040}, 4), q, s);
-  at::Tensor x = randn({3, 1040}, 5);
-  at::Tensor streamed = kernels::linear_int8(x, q, s);
-  kernels::cpu::set_int8_streaming_kernel_enabled(false);
-  at::Tensor blocked = kernels::linear_int8(x, q, s);
-  kernels::cpu::set_int8_streaming_kernel_enabled(true);
-  EXPECT_LT(max_diff(streamed, blocked), 1e-4 * blocked.abs().max().item<double>());
+  for (int64_t rows : {1, 3, 8}) {
+    at::Tensor x = randn({rows, 1040}, 5);
+    at::Tensor streamed = kernels::linear_int8(x, q, s);  // AVX-512 where the CPU has it
+    kernels::cpu::set_int8_avx512_enabled(false);
+    at::Tensor avx2 = kernels::linear_int8(x, q, s);
+    kernels::cpu::set_int8_avx512_enabled(true);
+    kernels::cpu::set_int8_streaming_kernel_enabled(false);
+    at::Tensor blocked = kernels::linear_int8(x, q, s);
+    kernels::cpu::set_int8_streaming_kernel_enabled(true);
+    const double scale = blocked.abs().max().item<double>();
+    EXPECT_LT(max_diff(streamed, blocked), 1e-4 * scale) << rows << " rows";
+    EXPECT_LT(max_diff(avx2, blocked), 1e-4 * scale) << rows << " rows";
+  }
+  std::printf("int8 streaming kernel: %s form on this CPU\n", kernels::cpu::int8_avx512_active() ? "AVX-512" : "AVX2");
 }
 
 // The state dict of a model under "llm." as a checkpoint writer takes it.

@@ -4,7 +4,7 @@
 // Activations stay in their float dtype; every product accumulates in fp32 and the scale is
 // applied to the fp32 sum, so a decode step reads one byte per weight instead of two (bf16)
 // or four (fp32) and keeps the float path's rounding of the result. Few rows (decode steps,
-// beams) stream the int8 rows through an AVX2 kernel (the same shape as small_batch_gemm);
+// beams) stream the int8 rows through an AVX2 or AVX-512 kernel (the shape of small_batch_gemm);
 // more rows (prefill) dequantize a block of weight rows at a time into fp32 and run the
 // pooled BLAS product on it, so the temporary stays a few MiB whatever the layer size.
 #pragma once
@@ -23,5 +23,9 @@ at::Tensor linear_int8(const at::Tensor& x, const at::Tensor& values, const at::
 // For benchmarks: whether the AVX2 streaming kernel takes few-row products (else every
 // product takes the dequantize-and-BLAS path).
 void set_int8_streaming_kernel_enabled(bool enabled);
+// Whether the streaming kernel takes its AVX-512 form (on CPUs that have it); switching it
+// off runs the AVX2 form there too (tests check both).
+bool int8_avx512_active();
+void set_int8_avx512_enabled(bool enabled);
 
 }  // namespace viscpm::kernels::cpu
