@@ -1,37 +1,47 @@
 package ai.viscpm.engine.jvm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
 import ai.viscpm.engine.jvm.parity.JvmParity;
 import ai.viscpm.engine.jvm.parity.ParityReport;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
 
 /**
- * The JVM engine's golden-case runner over the whole fixtures folder: every case of a kind it
- * implements passes, every other case is SKIP with the reason, and no case is left out.
+ * Every golden case of the fixtures folder through the JVM engine's runner (the same runner
+ * `./viscpm parity --engine jvm` uses, with the manifest's tolerances), one test per case: a
+ * case of a kind the engine implements passes, any other is SKIP with the reason.
  */
 class JvmParityTest {
-  @Test
-  void everyImplementedCasePassesAndTheRestAreSkipped() throws Exception {
-    List<String> failures = new ArrayList<>();
-    int passed = 0;
-    try (JvmParity parity = JvmParity.open(GoldenCase.fixturesOrSkip())) {
-      List<String> implemented = JvmParity.implementedKinds();
-      for (JvmParity.CaseEntry e : parity.cases()) {
+  private static JvmParity parity;
+
+  @TestFactory
+  List<DynamicTest> everyGoldenCase() throws Exception {
+    parity = JvmParity.open(GoldenCase.fixturesOrSkip());
+    List<String> implemented = JvmParity.implementedKinds();
+    List<DynamicTest> tests = new ArrayList<>();
+    for (JvmParity.CaseEntry e : parity.cases()) {
+      tests.add(DynamicTest.dynamicTest(e.name() + " (" + e.kind() + ")", () -> {
         ParityReport r = parity.run(e.index());
         System.out.println("JVM engine: " + r.line());
-        assertEquals(implemented.contains(r.kind()), r.status() != ParityReport.Status.SKIP, r.line());
-        if (r.status() == ParityReport.Status.SKIP) {
+        if (implemented.contains(e.kind())) {
+          assertEquals(ParityReport.Status.PASS, r.status(), r.line());
+        } else {
+          assertEquals(ParityReport.Status.SKIP, r.status(), r.line());
           assertEquals("not implemented in the JVM engine", r.summary(), r.line());
         }
-        if (r.status() == ParityReport.Status.FAIL) failures.add(r.line());
-        if (r.status() == ParityReport.Status.PASS) passed++;
-      }
+      }));
     }
-    assertTrue(failures.isEmpty(), "failing golden cases through the JVM engine:\n" + String.join("\n", failures));
-    assertTrue(passed > 0, "no case passed");
+    assertNotEquals(0, tests.size(), "the manifest lists no case");
+    return tests;
+  }
+
+  @AfterAll
+  static void close() {
+    if (parity != null) parity.close();
   }
 }
