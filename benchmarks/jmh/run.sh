@@ -22,7 +22,18 @@ models=$root/benchmarks/jmh/target/models
 out=$root/benchmarks/results/jmh
 
 (cd benchmarks/jmh && mvn -B -q package -DskipTests)
-cp="$root/benchmarks/jmh/target/benchmarks.jar:$(cat benchmarks/jmh/target/runtime-classpath.txt)"
+# The ai.viscpm snapshot jars are copied aside: another build's `mvn install` replacing them in
+# ~/.m2 while the forks run would break class loading mid-run.
+lib=$root/benchmarks/jmh/target/lib
+rm -rf "$lib" && mkdir -p "$lib"
+cp="$root/benchmarks/jmh/target/benchmarks.jar"
+IFS=: read -ra entries < benchmarks/jmh/target/runtime-classpath.txt
+for e in "${entries[@]}"; do
+  case "$e" in
+    */ai/viscpm/*) cp "$e" "$lib/" && cp="$cp:$lib/$(basename "$e")" ;;
+    *) cp="$cp:$e" ;;
+  esac
+done
 props=(-Dviscpm.fixtures="$fixtures" -Dviscpm.bench.models="$models" -Dviscpm.bench.threads="$threads")
 "$java" "${props[@]}" -cp "$cp" ai.viscpm.bench.MidChatModel "$fixtures" "$models/chat-mid"
 
@@ -41,3 +52,25 @@ mkdir -p "$out"
   -jvmArgsAppend "-Dviscpm.fixtures=$fixtures -Dviscpm.bench.models=$models -Dviscpm.bench.threads=$threads" \
   "$@" 2>&1 | tee -a "$out/$name.txt"
 echo "load average after: $(cat /proc/loadavg)" | tee -a "$out/$name.txt"
+
+# Issue 13 item 5: the FFM binding, only where a JDK 22+ exists (VISCPM_FFM_JAVA_HOME, else the
+# newest /usr/lib/jvm/temurin-2*): built with it, run on it (JavaCPP's rows again beside FFM's,
+# on the same JDK), into NAME-ffm.json.
+ffm_home=${VISCPM_FFM_JAVA_HOME:-$(ls -d /usr/lib/jvm/temurin-2[2-9]* /usr/lib/jvm/temurin-[3-9]* 2>/dev/null | sort -V | tail -n 1 || true)}
+if [ -n "$ffm_home" ] && [ -x "$ffm_home/bin/java" ]; then
+  (cd benchmarks/jmh/ffm && JAVA_HOME="$ffm_home" mvn -B -q package -DskipTests 2>&1 | grep -v '^WARNING' || true)
+  fcp="$root/benchmarks/jmh/ffm/target/benchmarks-ffm.jar"
+  IFS=: read -ra entries < benchmarks/jmh/ffm/target/runtime-classpath.txt
+  for e in "${entries[@]}"; do
+    case "$e" in
+      */ai/viscpm/*) fcp="$fcp:$lib/$(basename "$e")" ;;
+      *) fcp="$fcp:$e" ;;
+    esac
+  done
+  { echo; echo "== FFM run on $("$ffm_home/bin/java" -version 2>&1 | head -n 1)"; } | tee -a "$out/$name.txt"
+  "$ffm_home/bin/java" -Dviscpm.bench.threads="$threads" -cp "$fcp" org.openjdk.jmh.Main \
+    -rf json -rff "$out/$name-ffm.json" -prof gc -jvmArgsAppend "--enable-native-access=ALL-UNNAMED -Dviscpm.bench.threads=$threads" \
+    2>&1 | tee -a "$out/$name.txt"
+else
+  echo "no JDK 22+ found: the FFM benchmarks (benchmarks/jmh/ffm) were not built" | tee -a "$out/$name.txt"
+fi
