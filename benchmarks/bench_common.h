@@ -17,7 +17,14 @@
 #include <ATen/record_function.h>
 #include <sys/resource.h>
 
+#include <ATen/Parallel.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -30,6 +37,52 @@
 #include "cpmbee/inputs.h"
 
 namespace bench {
+
+// Read bandwidth of this machine, GB/s: the best of `passes` passes of a hand-written
+// streaming sum (4 independent 256-bit accumulators per thread, LibTorch's intra-op threads)
+// over a buffer far above the caches. LibTorch's fp32 sum() reaches about half of what the
+// streaming GEMV kernels read per second on the 2-vCPU Xeon (its reduction is compute-bound),
+// so a floor computed from it would be too low by that much.
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2"))) inline uint64_t stream_sum(const uint64_t* p, int64_t n) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a0 = _mm256_add_epi64(a0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
+    a1 = _mm256_add_epi64(a1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 4)));
+    a2 = _mm256_add_epi64(a2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 8)));
+    a3 = _mm256_add_epi64(a3, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 12)));
+  }
+  alignas(32) uint64_t lanes[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3)));
+  uint64_t sum = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+  for (; i < n; ++i) sum += p[i];
+  return sum;
+}
+#endif
+
+inline double read_bandwidth_gbps(int64_t bytes = int64_t{2} << 30, int passes = 5) {
+  at::Tensor buffer = at::ones({bytes / 8}, at::TensorOptions().dtype(at::kLong));  // 64-byte aligned by the allocator
+  const uint64_t* data = reinterpret_cast<const uint64_t*>(buffer.const_data_ptr<int64_t>());
+  const int64_t n = buffer.numel();
+  double best = 0;
+  for (int pass = 0; pass < passes; ++pass) {
+    std::atomic<uint64_t> total{0};
+    const auto start = std::chrono::steady_clock::now();
+    at::parallel_for(0, n / 16, 1 << 14, [&](int64_t b, int64_t e) {
+#if defined(__x86_64__) && defined(__GNUC__)
+      total += stream_sum(data + b * 16, (e - b) * 16);
+#else
+      uint64_t s = 0;
+      for (int64_t i = b * 16; i < e * 16; ++i) s += data[i];
+      total += s;
+#endif
+    });
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (total.load() == uint64_t(n / 16 * 16)) best = std::max(best, double(bytes) / seconds / 1e9);
+  }
+  return best;
+}
 
 inline double peak_rss_gib() {
   rusage usage{};

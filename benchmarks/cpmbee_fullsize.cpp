@@ -75,18 +75,9 @@ int main(int argc, char** argv) {
   std::printf("torch threads %d; small-batch GEMM kernel %s (fp32/fp16/bf16 weights, <= 8 rows)\n",
               at::get_num_threads(), viscpm::kernels::cpu::small_batch_kernel_active() ? "available" : "unavailable");
   // The floor: a decode step reads every weight once, so it cannot beat (weight bytes) /
-  // (read bandwidth). The bandwidth is measured here, in this run, before the model exists:
-  // the best of 5 passes of a parallel sum over a 2 GiB buffer (far above the caches).
-  double read_gb_per_s = 0;
-  {
-    at::Tensor buffer = at::ones({int64_t{1} << 29}, at::kFloat);  // 2 GiB
-    for (int pass = 0; pass < 5; ++pass) {
-      auto t0 = Clock::now();
-      const double sum = buffer.sum().item<double>();
-      const double s = seconds_since(t0);
-      if (sum > 0) read_gb_per_s = std::max(read_gb_per_s, buffer.nbytes() / s / 1e9);
-    }
-  }
+  // (read bandwidth). The bandwidth is measured here, in this run, before the model exists
+  // (bench::read_bandwidth_gbps: a streaming sum over 2 GiB, best of 5).
+  const double read_gb_per_s = bench::read_bandwidth_gbps();
   auto t = Clock::now();
   // Parameters allocated in their final dtype, untouched.
   CpmBee model = int8 ? CpmBee(config, at::kFloat, at::kCPU, WeightFormat::kInt8) : CpmBee(config, at::kBFloat16);
@@ -94,7 +85,7 @@ int main(int argc, char** argv) {
   double weight_bytes = 0;  // every parameter is read once per step
   for (const auto& p : model->parameters()) weight_bytes += double(p.nbytes());
   const double floor_ms = weight_bytes / (read_gb_per_s * 1e9) * 1e3;
-  std::printf("read bandwidth (parallel sum, 2 GiB, best of 5): %.1f GB/s -> decode floor %.0f ms per step (%.2f GB of weights)\n",
+  std::printf("read bandwidth (streaming sum, 2 GiB, best of 5): %.1f GB/s -> decode floor %.0f ms per step (%.2f GB of weights)\n",
               read_gb_per_s, floor_ms, weight_bytes / 1e9);
   std::fflush(stdout);
   t = Clock::now();

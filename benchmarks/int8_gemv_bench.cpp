@@ -1,10 +1,11 @@
 // Batch-1 and 3-row products of one full-size CPM-Bee FFN matrix pair (w_in fused: 20480 x 4096)
 // on the CPU: our int8 streaming kernel, our bf16 streaming kernel and LibTorch's
 // _weight_int8pack_mm, each as achieved bytes of weights per second next to the read
-// bandwidth of a parallel sum measured in the same run (the sum is not a true bandwidth bound:
-// the streaming kernels exceed it). usage: int8_gemv_bench [threads]
+// bandwidth measured in the same run (bench::read_bandwidth_gbps). usage: int8_gemv_bench [threads]
+#include "bench_common.h"
 #include "kernels/ops.h"
 #include "kernels/cpu/int8_gemm.h"
+#include "kernels/cpu/small_batch_gemm.h"
 #include "common/runtime.h"
 #include <ATen/ops/_weight_int8pack_mm.h>
 #include <ATen/ops/ones.h>
@@ -21,16 +22,13 @@ int main(int argc, char** argv) {
   at::Tensor q, s; viscpm::kernels::quantize_int8_rows(w, q, s);
   at::Tensor bf = w.to(at::kBFloat16);
   w = at::Tensor();
-  at::Tensor big = at::ones({int64_t{1} << 29});
-  double bw = 0;
-  for (int i = 0; i < 5; ++i) { auto t = Clock::now(); double x = big.sum().item<double>(); double sec = std::chrono::duration<double>(Clock::now() - t).count(); if (x > 0) bw = std::max(bw, big.nbytes() / sec / 1e9); }
-  big = at::Tensor();
+  const double bw = bench::read_bandwidth_gbps();
   for (int rows : {1, 3}) {
     at::Tensor x = at::randn({rows, K});
     auto bench = [&](const char* name, auto f, double bytes) {
       f(); double best = 1e9;
       for (int i = 0; i < 10; ++i) { auto t = Clock::now(); f(); best = std::min(best, std::chrono::duration<double>(Clock::now() - t).count()); }
-      std::printf("%s rows %d: %.2f ms, %.1f GB/s (sum bandwidth %.1f)\n", name, rows, best * 1e3, bytes / best / 1e9, bw);
+      std::printf("%s rows %d: %.2f ms, %.1f GB/s (read bandwidth %.1f)\n", name, rows, best * 1e3, bytes / best / 1e9, bw);
     };
     bench("int8 stream", [&] { viscpm::kernels::linear_int8(x, q, s); }, double(q.nbytes()));
     viscpm::kernels::cpu::set_int8_avx512_enabled(false);
@@ -38,6 +36,9 @@ int main(int argc, char** argv) {
     viscpm::kernels::cpu::set_int8_avx512_enabled(true);
     at::Tensor xb = x.to(at::kBFloat16);
     bench("bf16 stream", [&] { viscpm::kernels::linear(xb, bf); }, double(bf.nbytes()));
+    viscpm::kernels::cpu::set_small_batch_avx512_enabled(false);
+    bench("bf16 stream, AVX2 form", [&] { viscpm::kernels::linear(xb, bf); }, double(bf.nbytes()));
+    viscpm::kernels::cpu::set_small_batch_avx512_enabled(true);
     at::Tensor sb = s.to(at::kBFloat16);
     bench("_weight_int8pack_mm bf16", [&] { at::_weight_int8pack_mm(xb, q, sb); }, double(q.nbytes()));
     bench("_weight_int8pack_mm f32", [&] { at::_weight_int8pack_mm(x, q, s); }, double(q.nbytes()));

@@ -222,7 +222,9 @@ TEST(CpmBeeLoad, RefreshRebuildsFusedWeights) {
 TEST(CpmBeeBlocks, SmallBatchLinearMatchesFp32Product) {
   c10::InferenceMode guard;
   if (!viscpm::kernels::cpu::small_batch_kernel_active()) GTEST_SKIP() << "CPU lacks AVX/FMA/F16C: at::linear is used";
-  for (int64_t k : {8, 37, 256}) {
+  for (bool avx512 : {true, false}) {  // the AVX-512 form for 16-bit weights, where the CPU has it
+  viscpm::kernels::cpu::set_small_batch_avx512_enabled(avx512);
+  for (int64_t k : {8, 37, 256, 2100}) {
     at::Tensor w = at::randn({300, k});
     for (int64_t rows : {1, 3, 8, 9}) {
       at::Tensor x = at::randn({rows, 1, k});
@@ -241,4 +243,6 @@ TEST(CpmBeeBlocks, SmallBatchLinearMatchesFp32Product) {
       }
     }
   }
+  }
+  viscpm::kernels::cpu::set_small_batch_avx512_enabled(true);
 }

@@ -25,5 +25,9 @@ at::Tensor small_batch_linear(const at::Tensor& x, const at::Tensor& weight);
 bool small_batch_kernel_active();
 // For benchmarks: switch the kernel off to measure the plain at::linear path.
 void set_small_batch_kernel_enabled(bool enabled);
+// Whether 16-bit weights take the kernel's AVX-512 form (CPUs with AVX-512F); switched off,
+// they take the AVX2 form there too (tests check both).
+bool small_batch_avx512_active();
+void set_small_batch_avx512_enabled(bool enabled);
 
 }  // namespace viscpm::kernels::cpu
