@@ -27,7 +27,7 @@ out=$root/benchmarks/results/jmh
 lib=$root/benchmarks/jmh/target/lib
 rm -rf "$lib" && mkdir -p "$lib"
 cp="$root/benchmarks/jmh/target/benchmarks.jar"
-IFS=: read -ra entries < benchmarks/jmh/target/runtime-classpath.txt
+IFS=: read -ra entries < benchmarks/jmh/target/runtime-classpath.txt || true
 for e in "${entries[@]}"; do
   case "$e" in
     */ai/viscpm/*) cp "$e" "$lib/" && cp="$cp:$lib/$(basename "$e")" ;;
@@ -60,7 +60,7 @@ ffm_home=${VISCPM_FFM_JAVA_HOME:-$(ls -d /usr/lib/jvm/temurin-2[2-9]* /usr/lib/j
 if [ -n "$ffm_home" ] && [ -x "$ffm_home/bin/java" ]; then
   (cd benchmarks/jmh/ffm && JAVA_HOME="$ffm_home" mvn -B -q package -DskipTests 2>&1 | grep -v '^WARNING' || true)
   fcp="$root/benchmarks/jmh/ffm/target/benchmarks-ffm.jar"
-  IFS=: read -ra entries < benchmarks/jmh/ffm/target/runtime-classpath.txt
+  IFS=: read -ra entries < benchmarks/jmh/ffm/target/runtime-classpath.txt || true
   for e in "${entries[@]}"; do
     case "$e" in
       */ai/viscpm/*) fcp="$fcp:$lib/$(basename "$e")" ;;
