@@ -10,12 +10,21 @@ package ai.viscpm;
  * @param lowMemory VisCPM-Paint only (default false): keep CPM-Bee only while a prompt is encoded,
  *     reading its weights again for every image, so the text encoder and the denoising loop never
  *     hold memory at the same time; chat models refuse it
+ * @param engine which implementation runs the model (default {@link Engine#NATIVE}; {@link Engine#JVM}
+ *     needs {@code ai.viscpm:viscpm-engine-jvm} on the class path)
  *
  * <p>CPU threads belong to the process, not to a model: see {@link VisCpm#setThreads}.
  */
-public record ModelOptions(Device device, int cudaIndex, DType dtype, boolean verifyChecksums, boolean lowMemory) {
+public record ModelOptions(Device device, int cudaIndex, DType dtype, boolean verifyChecksums, boolean lowMemory,
+    Engine engine) {
   public ModelOptions {
     if (cudaIndex < 0) throw new IllegalArgumentException("cudaIndex must be >= 0");
+    if (engine == null) engine = Engine.NATIVE;
+  }
+
+  /** The options on the native engine (the form before {@link #engine()} existed). */
+  public ModelOptions(Device device, int cudaIndex, DType dtype, boolean verifyChecksums, boolean lowMemory) {
+    this(device, cudaIndex, dtype, verifyChecksums, lowMemory, Engine.NATIVE);
   }
 
   public static ModelOptions defaults() {
@@ -41,6 +50,7 @@ public record ModelOptions(Device device, int cudaIndex, DType dtype, boolean ve
     private DType dtype = DType.AUTO;
     private boolean verifyChecksums = true;
     private boolean lowMemory;
+    private Engine engine = Engine.NATIVE;
 
     public Builder device(Device device) {
       this.device = device;
@@ -67,8 +77,14 @@ public record ModelOptions(Device device, int cudaIndex, DType dtype, boolean ve
       return this;
     }
 
+    /** {@link Engine#NATIVE} (default) or {@link Engine#JVM} (needs viscpm-engine-jvm on the class path). */
+    public Builder engine(Engine engine) {
+      this.engine = engine == null ? Engine.NATIVE : engine;
+      return this;
+    }
+
     public ModelOptions build() {
-      return new ModelOptions(device, cudaIndex, dtype, verifyChecksums, lowMemory);
+      return new ModelOptions(device, cudaIndex, dtype, verifyChecksums, lowMemory, engine);
     }
   }
 }

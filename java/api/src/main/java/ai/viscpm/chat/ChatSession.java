@@ -1,16 +1,8 @@
 package ai.viscpm.chat;
 
 import ai.viscpm.VisCpmException;
-import ai.viscpm.internal.Callbacks;
-import ai.viscpm.internal.NativeEnums;
-import ai.viscpm.internal.NativeLibrary;
 import ai.viscpm.internal.NativeObject;
-import ai.viscpm.internal.jni.global.viscpm;
-import ai.viscpm.internal.jni.viscpm_chat_session;
-import ai.viscpm.internal.jni.viscpm_chat_turn;
-import ai.viscpm.internal.jni.viscpm_generation_params;
-import org.bytedeco.javacpp.BytePointer;
-import org.bytedeco.javacpp.PointerPointer;
+import ai.viscpm.spi.SessionBackend;
 
 /**
  * A multi-turn conversation about one image. The image is encoded once, when the session
@@ -21,11 +13,11 @@ import org.bytedeco.javacpp.PointerPointer;
  */
 public final class ChatSession extends NativeObject {
   private final ChatModel model;
-  private final viscpm_chat_session handle;
+  private final SessionBackend backend;
 
-  ChatSession(ChatModel model, viscpm_chat_session handle) {
+  ChatSession(ChatModel model, SessionBackend backend) {
     this.model = model;
-    this.handle = handle;
+    this.backend = backend;
   }
 
   /** Asks with the released settings; returns the answer text. */
@@ -43,27 +35,15 @@ public final class ChatSession extends NativeObject {
   public ChatAnswer ask(String question, GenerationConfig config, TextListener listener) throws VisCpmException {
     long start = System.nanoTime();
     long[] firstText = {-1};
-    try (Use use = use(); BytePointer q = NativeLibrary.utf8(question);
-        viscpm_generation_params params = toNative(config);
-        Callbacks.Registration reg = Callbacks.text(text -> {
-          if (firstText[0] < 0) firstText[0] = System.nanoTime();
-          return listener == null || listener.onText(text);
-        });
-        PointerPointer<viscpm_chat_turn> out = new PointerPointer<>(1)) {
-      int status = viscpm.viscpm_chat_session_ask(handle, q, params, Callbacks.textThunk(), reg.userData, out);
-      if (reg.failure != null) throw reg.failure;
-      NativeLibrary.check(status);
-      viscpm_chat_turn turn = out.get(viscpm_chat_turn.class, 0);
-      try {
-        int[] ids = new int[Math.toIntExact(turn.token_count())];
-        if (ids.length > 0) turn.token_ids().capacity(ids.length).get(ids);
-        double seconds = (System.nanoTime() - start) / 1e9;
-        double ttft = firstText[0] < 0 ? Double.NaN : (firstText[0] - start) / 1e9;
-        return new ChatAnswer(NativeLibrary.string(turn.answer(), turn.answer_bytes()), ids, turn.ended_with_eos() != 0,
-            turn.score(), Math.toIntExact(turn.prompt_tokens()), turn.encoded_image() != 0, ttft, seconds);
-      } finally {
-        viscpm.viscpm_chat_turn_free(turn);
-      }
+    try (Use use = use()) {
+      ChatAnswer a = backend.ask(question, config, text -> {
+        if (firstText[0] < 0) firstText[0] = System.nanoTime();
+        return listener == null || listener.onText(text);
+      });
+      double seconds = (System.nanoTime() - start) / 1e9;
+      double ttft = firstText[0] < 0 ? Double.NaN : (firstText[0] - start) / 1e9;
+      return new ChatAnswer(a.text(), a.tokenIds(), a.endedWithEos(), a.score(), a.promptTokens(), a.encodedImage(),
+          ttft, seconds);
     }
   }
 
@@ -100,7 +80,7 @@ public final class ChatSession extends NativeObject {
   /** Stops a turn running on another thread; it ends with a CancelledException. */
   public void cancel() {
     try (Use use = use()) {
-      viscpm.viscpm_chat_session_cancel(handle);
+      backend.cancel();
     }
   }
 
@@ -117,21 +97,15 @@ public final class ChatSession extends NativeObject {
       context.append("User: ").append(ai.viscpm.text.Tokenizer.escape(e.question())).append('\n');
       context.append("AI: ").append(ai.viscpm.text.Tokenizer.escape(e.answer())).append('\n');
     }
-    try (Use use = use(); BytePointer c = NativeLibrary.utf8(context.toString())) {
-      NativeLibrary.check(viscpm.viscpm_chat_session_set_context(handle, c));
+    try (Use use = use()) {
+      backend.setContext(context.toString());
     }
   }
 
   /** The conversation so far, in the reference's format. */
   public String history() throws VisCpmException {
-    try (Use use = use(); PointerPointer<BytePointer> out = new PointerPointer<>(1)) {
-      NativeLibrary.check(viscpm.viscpm_chat_session_context(handle, out));
-      BytePointer text = out.get(BytePointer.class, 0);
-      try {
-        return NativeLibrary.string(text);
-      } finally {
-        viscpm.viscpm_string_free(text);
-      }
+    try (Use use = use()) {
+      return backend.context();
     }
   }
 
@@ -139,26 +113,8 @@ public final class ChatSession extends NativeObject {
     return model;
   }
 
-  private static viscpm_generation_params toNative(GenerationConfig c) throws VisCpmException {
-    int decoding = NativeEnums.decoding(c.decoding());
-    viscpm_generation_params p = viscpm.viscpm_generation_default_params();
-    p.decoding(decoding);
-    p.beam_size(c.beamSize());
-    p.max_length(c.maxLength());
-    p.max_input_length(c.maxInputLength());
-    p.temperature(c.temperature());
-    p.repetition_penalty(c.repetitionPenalty());
-    p.length_penalty(c.lengthPenalty());
-    p.top_k(c.topK());
-    p.top_p(c.topP());
-    p.seed(c.seed());
-    p.escape_text(c.escapeText() ? 1 : 0);
-    return p;
-  }
-
   @Override
   protected void release() {
-    viscpm.viscpm_chat_session_free(handle);
-    handle.setNull();
+    backend.close();
   }
 }

@@ -3,33 +3,26 @@ package ai.viscpm.paint;
 import ai.viscpm.InvalidInputException;
 import ai.viscpm.ModelOptions;
 import ai.viscpm.VisCpmException;
-import ai.viscpm.internal.Callbacks;
+import ai.viscpm.internal.Engines;
 import ai.viscpm.internal.NativeEnums;
-import ai.viscpm.internal.NativeLibrary;
 import ai.viscpm.internal.NativeObject;
-import ai.viscpm.internal.NativeParams;
-import ai.viscpm.internal.jni.global.viscpm;
-import ai.viscpm.internal.jni.viscpm_paint_model;
-import ai.viscpm.internal.jni.viscpm_paint_params;
+import ai.viscpm.spi.PaintBackend;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import org.bytedeco.javacpp.BytePointer;
-import org.bytedeco.javacpp.LongPointer;
-import org.bytedeco.javacpp.PointerPointer;
 
 /**
  * A loaded VisCPM-Paint model: CPM-Bee text encoder, trans block, Stable Diffusion 2.1-base
- * UNet and VAE decoder (see models/README.md for the directory layout).
+ * UNet and VAE decoder (see models/README.md for the directory layout), run by the engine
+ * {@link ModelOptions#engine()} names.
  *
  * <p>Thread-safety: immutable once loaded; {@link #generate} may run on several threads at once.
  */
 public final class PaintModel extends NativeObject {
-  private final viscpm_paint_model handle;
+  private final PaintBackend backend;
 
-  private PaintModel(viscpm_paint_model handle) {
-    this.handle = handle;
+  private PaintModel(PaintBackend backend) {
+    this.backend = backend;
   }
 
   public static PaintModel load(Path modelDir) throws VisCpmException {
@@ -42,21 +35,13 @@ public final class PaintModel extends NativeObject {
    *
    * @throws ai.viscpm.ResourceNotFoundException naming the missing file
    * @throws ai.viscpm.FormatException for corrupt or mismatched files
+   * @throws ai.viscpm.UnsupportedFeatureException for an engine that is not on the class path or
+   *     options that engine does not support
    */
   public static PaintModel load(Path modelDir, Path checkpoint, Path vocabulary, ModelOptions options)
       throws VisCpmException {
-    NativeLibrary.require();
-    NativeLibrary.adoptProcessThreadCount();
-    viscpm_paint_model handle = new viscpm_paint_model();
-    try (NativeParams.Model params = NativeParams.of(options);
-        BytePointer dir = NativeLibrary.utf8(modelDir.toString());
-        BytePointer ckpt = NativeLibrary.utf8(checkpoint == null ? "" : checkpoint.toString());
-        BytePointer vocab = NativeLibrary.utf8(vocabulary == null ? "" : vocabulary.toString())) {
-      NativeLibrary.check(viscpm.viscpm_paint_model_load(dir, ckpt, vocab, params.params, handle));
-    }
-    return new PaintModel(handle);
+    return new PaintModel(Engines.provider(options.engine()).loadPaint(modelDir, checkpoint, vocabulary, options));
   }
-
 
   /** The scheduler names a request may use. */
   public static List<String> schedulers() {
@@ -66,14 +51,14 @@ public final class PaintModel extends NativeObject {
   /** Image sides must be multiples of this. */
   public int sizeMultiple() {
     try (Use use = use()) {
-      return viscpm.viscpm_paint_size_multiple(handle);
+      return backend.sizeMultiple();
     }
   }
 
   /** The side used when a request gives 0 (512 for SD 2.1-base). */
   public int defaultSize() {
     try (Use use = use()) {
-      return viscpm.viscpm_paint_default_size(handle);
+      return backend.defaultSize();
     }
   }
 
@@ -90,38 +75,23 @@ public final class PaintModel extends NativeObject {
   public PaintResult generate(PaintRequest request, ProgressListener listener) throws VisCpmException {
     if (request.numImages() < 1) throw new InvalidInputException("numImages must be >= 1, got " + request.numImages());
     try (Use use = use()) {
-      int w = request.width() == 0 ? viscpm.viscpm_paint_default_size(handle) : request.width();
-      int h = request.height() == 0 ? viscpm.viscpm_paint_default_size(handle) : request.height();
+      int w = request.width() == 0 ? backend.defaultSize() : request.width();
+      int h = request.height() == 0 ? backend.defaultSize() : request.height();
       if (w < 0 || h < 0) throw new InvalidInputException("image size must be positive, got " + w + "x" + h);
       long bytes = (long) request.numImages() * w * h * 3;
       if (bytes > Integer.MAX_VALUE) throw new InvalidInputException("request would need " + bytes + " bytes of pixels");
-      int scheduler = NativeEnums.scheduler(request.scheduler());
+      NativeEnums.scheduler(request.scheduler());  // an unknown name is an InvalidInputException on every engine
       ByteBuffer pixels = ByteBuffer.allocateDirect((int) Math.max(1, bytes));
       long start = System.nanoTime();
       long[] stepEnds = new long[Math.max(0, request.steps())];  // nanoTime at the end of each step
       int[] stepsDone = {0};
-      try (BytePointer prompt = NativeLibrary.utf8(request.prompt());
-          BytePointer negative = NativeLibrary.utf8(request.negativePrompt());
-          viscpm_paint_params p = viscpm.viscpm_paint_default_params();
-          Callbacks.Registration reg = Callbacks.progress((step, total) -> {
-            if (stepsDone[0] < stepEnds.length) stepEnds[stepsDone[0]++] = System.nanoTime();
-            return listener == null || listener.onStep(step, total) ? 0 : 1;
-          });
-          BytePointer dst = new BytePointer(pixels);
-          LongPointer seed = new LongPointer(1)) {
-        p.prompt(prompt).negative_prompt(negative).scheduler(scheduler).width(w).height(h).steps(request.steps())
-            .guidance_scale(request.guidanceScale()).num_images(request.numImages()).eta(request.eta());
-        if (request.seed().isPresent()) {
-          p.seed(request.seed().getAsLong());
-          p.has_seed(1);
-        }
-        int status = viscpm.viscpm_paint_generate(handle, p, Callbacks.progressThunk(), reg.userData, dst, bytes, seed);
-        if (reg.failure != null) throw reg.failure;
-        NativeLibrary.check(status);
-        long end = System.nanoTime();
-        return new PaintResult(pixels, request.numImages(), w, h, seed.get(0), (end - start) / 1e9,
-            PaintResult.Timings.of(start, java.util.Arrays.copyOf(stepEnds, stepsDone[0]), end));
-      }
+      long seed = backend.generate(request, w, h, pixels, (step, total) -> {
+        if (stepsDone[0] < stepEnds.length) stepEnds[stepsDone[0]++] = System.nanoTime();
+        return listener == null || listener.onStep(step, total);
+      });
+      long end = System.nanoTime();
+      return new PaintResult(pixels, request.numImages(), w, h, seed, (end - start) / 1e9,
+          PaintResult.Timings.of(start, java.util.Arrays.copyOf(stepEnds, stepsDone[0]), end));
     }
   }
 
@@ -143,7 +113,6 @@ public final class PaintModel extends NativeObject {
 
   @Override
   protected void release() {
-    viscpm.viscpm_paint_model_free(handle);
-    handle.setNull();
+    backend.close();
   }
 }

@@ -142,6 +142,12 @@ public final class BeamSearch {
     }
   }
 
+  /** Hears the output ids that can no longer change (streaming): each call extends the previous one. */
+  @FunctionalInterface
+  public interface FinalIds {
+    void accept(int[] ids) throws VisCpmException;
+  }
+
   /**
    * Runs the search on a stepper whose prompt is prefilled in every row.
    *
@@ -150,6 +156,16 @@ public final class BeamSearch {
    */
   public static Result run(Stepper stepper, Spec spec, Settings settings, Trace trace, BooleanSupplier shouldContinue)
       throws VisCpmException {
+    return run(stepper, spec, settings, trace, shouldContinue, null);
+  }
+
+  /**
+   * {@link #run(Stepper, Spec, Settings, Trace, BooleanSupplier)}, and after every step
+   * {@code finalIds} (optional) hears the prefix every still-possible answer shares (live rows
+   * and finished hypotheses, a final EOS left out), as the native decoder streams it.
+   */
+  public static Result run(Stepper stepper, Spec spec, Settings settings, Trace trace, BooleanSupplier shouldContinue,
+      FinalIds finalIds) throws VisCpmException {
     final int beams = settings.beamSize();
     final long width = spec.width();
     if (stepper.rows() != beams) {
@@ -288,6 +304,7 @@ public final class BeamSearch {
         nextPos = newPos;
         scores = newScores;
         stepper.reorder(parents);
+        if (finalIds != null) finalIds.accept(commonPrefix(answers, finished, spec.eosId()));
       }
 
       Finished.Entry best = finished.best();
@@ -295,6 +312,26 @@ public final class BeamSearch {
       boolean eos = ids.length > 0 && ids[ids.length - 1] == spec.eosId();
       return new Result(ids.clone(), eos, best.sumLogprobs(), best.score(), modelSteps);
     }
+  }
+
+  /** The ids every live answer and every finished hypothesis (its final EOS left out) starts with. */
+  private static int[] commonPrefix(List<List<Integer>> answers, Finished finished, int eosId) {
+    List<int[]> possible = new ArrayList<>();
+    for (List<Integer> a : answers) possible.add(a.stream().mapToInt(Integer::intValue).toArray());
+    for (Finished.Entry e : finished.entries) {
+      int[] ans = e.ans();
+      boolean eos = ans.length > 0 && ans[ans.length - 1] == eosId;
+      possible.add(eos ? Arrays.copyOf(ans, ans.length - 1) : ans);
+    }
+    if (possible.isEmpty()) return new int[0];
+    int[] first = possible.get(0);
+    int common = first.length;
+    for (int[] ids : possible) {
+      int n = 0, limit = Math.min(common, ids.length);
+      while (n < limit && ids[n] == first[n]) n++;
+      common = n;
+    }
+    return Arrays.copyOf(first, common);
   }
 
   private static void recordStep(Trace trace, long i, float[] scores, long[] ids, long[] subs, long[] positions,

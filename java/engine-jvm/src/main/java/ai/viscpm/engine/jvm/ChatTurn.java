@@ -55,12 +55,34 @@ public record ChatTurn(String question, String contextBefore, String answer, Str
       return context;
     }
 
+    /** Replaces the history (model text, the reference's format). */
+    public void context(String context) {
+      check();
+      this.context = context == null ? "" : context;
+    }
+
+    /** Hears the answer ids that can no longer change, with the prompt whose decoding table maps them. */
+    @FunctionalInterface
+    public interface Stream {
+      void onFinalIds(ChatPrompt prompt, int[] ids) throws VisCpmException;
+    }
+
     /**
      * Answers {@code question} (model text: inserted as written, as the reference does) with
      * beam search. {@code trace} (optional) receives the search record.
      */
     public ChatTurn ask(String question, BeamSearch.Settings settings, int maxInputLength, BeamSearch.Trace trace,
         BooleanSupplier shouldContinue) throws VisCpmException {
+      return ask(question, settings, maxInputLength, trace, shouldContinue, null);
+    }
+
+    /**
+     * {@link #ask(String, BeamSearch.Settings, int, BeamSearch.Trace, BooleanSupplier)}, streaming:
+     * {@code stream} (optional) hears the final answer ids after every step and, last, the whole
+     * answer (EOS left out).
+     */
+    public ChatTurn ask(String question, BeamSearch.Settings settings, int maxInputLength, BeamSearch.Trace trace,
+        BooleanSupplier shouldContinue, Stream stream) throws VisCpmException {
       check();
       model.check();
       Tokenizer tokenizer = model.tokenizer();
@@ -109,8 +131,10 @@ public record ChatTurn(String question, String contextBefore, String answer, Str
             c.reorder(parents);
           }
         };
-        result = BeamSearch.run(stepper, spec, settings, trace, shouldContinue);
+        result = BeamSearch.run(stepper, spec, settings, trace, shouldContinue,
+            stream == null ? null : ids -> stream.onFinalIds(prompt, ids));
       }
+      if (stream != null) stream.onFinalIds(prompt, result.answerIds());
       List<Integer> answerIds = new ArrayList<>();
       for (int id : result.answerIds()) answerIds.add(id);
       String answer = prompt.decode(tokenizer, answerIds);

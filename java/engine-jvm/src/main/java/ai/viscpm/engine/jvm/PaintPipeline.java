@@ -124,6 +124,20 @@ public final class PaintPipeline implements AutoCloseable {
    * {@code trace} (may be null) receives the intermediates.
    */
   public Tensor generate(Request request, Trace trace) throws VisCpmException {
+    return generate(request, trace, null);
+  }
+
+  /** Hears the end of each denoising step ({@code step} from 1 to {@code total}); false cancels. */
+  @FunctionalInterface
+  public interface Progress {
+    boolean onStep(int step, int total) throws VisCpmException;
+  }
+
+  /**
+   * {@link #generate(Request, Trace)}; {@code progress} (optional) hears every step and may
+   * cancel ({@link ai.viscpm.CancelledException}) before the next one.
+   */
+  public Tensor generate(Request request, Trace trace, Progress progress) throws VisCpmException {
     if (closed) throw new IllegalStateException("the paint pipeline is closed");
     check(request);
     NativeLibrary.adoptProcessThreadCount();
@@ -157,6 +171,7 @@ public final class PaintPipeline implements AutoCloseable {
         trace.schedulerNoise.add(hold(z));
         return z;
       };
+      int step = 0;
       for (double t : timesteps) {
         Tensor input = temp(temps, scheduler.scaleModelInput(Torch.cat(0, latents, latents), t));
         Tensor timestep = scheduler.integerTimesteps() ? Torch.longs(new long[] {(long) t})
@@ -172,6 +187,10 @@ public final class PaintPipeline implements AutoCloseable {
           trace.unetInputs.add(hold(input));
           trace.unetOutputs.add(hold(noise));
           trace.latentsAfterStep.add(hold(latents));
+        }
+        step++;
+        if (progress != null && !progress.onStep(step, timesteps.length)) {
+          throw new ai.viscpm.CancelledException("generation cancelled by the progress listener");
         }
       }
       Tensor sample = temp(temps, vae.decodeLatents(latents));
