@@ -1,6 +1,8 @@
 package ai.viscpm.cli;
 
+import ai.viscpm.Engine;
 import ai.viscpm.InvalidInputException;
+import ai.viscpm.ModelOptions;
 import ai.viscpm.NativeOutOfMemoryException;
 import ai.viscpm.chat.ChatAnswer;
 import ai.viscpm.chat.ChatModel;
@@ -78,6 +80,11 @@ final class ChatCommand implements Callable<Integer> {
   @Option(names = {"-v", "--verbose"}, description = "show load time, time to first text, tokens/s and ms per token")
   boolean verbose;
 
+  @Option(names = "--engine", defaultValue = "native",
+      description = "native (libviscpm, the default) or jvm (the models written in Java on bytedeco's LibTorch API: "
+          + "CPU, float32, beam search only)")
+  String engine;
+
   @Mixin ModelFlags flags;
 
   @Spec CommandSpec spec;
@@ -95,7 +102,8 @@ final class ChatCommand implements Callable<Integer> {
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
     long t0 = System.nanoTime();
-    try (ChatModel chat = ChatModel.load(model, checkpoint, cpmBeeConfig, beit3Config, vocab, flags.options());
+    ModelOptions options = flags.builder().engine(Engine.parse(engine)).build();
+    try (ChatModel chat = ChatModel.load(model, checkpoint, cpmBeeConfig, beit3Config, vocab, options);
         ChatSession session = chat.newSession(image)) {
       if (verbose) err.printf("loaded model and encoded the image in %.2f s%n", (System.nanoTime() - t0) / 1e9);
       if (question != null) {

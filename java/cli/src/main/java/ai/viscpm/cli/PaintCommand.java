@@ -1,5 +1,7 @@
 package ai.viscpm.cli;
 
+import ai.viscpm.Engine;
+import ai.viscpm.ModelOptions;
 import ai.viscpm.paint.PaintModel;
 import ai.viscpm.paint.PaintRequest;
 import ai.viscpm.paint.PaintResult;
@@ -76,6 +78,11 @@ final class PaintCommand implements Callable<Integer> {
           + "image; peak memory: the larger of CPM-Bee and the UNet's working set, not their sum)")
   boolean lowMemory;
 
+  @Option(names = "--engine", defaultValue = "native",
+      description = "native (libviscpm, the default) or jvm (the models written in Java on bytedeco's LibTorch API: "
+          + "CPU, float32, no --low-memory, DDIM with eta 0)")
+  String engine;
+
   @Mixin ModelFlags flags;
 
   @Spec CommandSpec spec;
@@ -91,7 +98,8 @@ final class PaintCommand implements Callable<Integer> {
     PaintRequest.Builder b = PaintRequest.builder(prompt).negativePrompt(negative).scheduler(scheduler).steps(steps)
         .guidanceScale(guidance).numImages(images).size(size, size).eta(eta);
     if (seed != null) b.seed(seed);
-    try (PaintModel paint = PaintModel.load(model, checkpoint, vocab, flags.builder().lowMemory(lowMemory).build())) {
+    ModelOptions options = flags.builder().lowMemory(lowMemory).engine(Engine.parse(engine)).build();
+    try (PaintModel paint = PaintModel.load(model, checkpoint, vocab, options)) {
       PaintResult result;
       if (noProgress) {
         result = paint.generate(b.build());
