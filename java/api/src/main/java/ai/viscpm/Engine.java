@@ -8,7 +8,7 @@ package ai.viscpm;
  *   <li>{@link #JVM}: the models written in Java on bytedeco's {@code org.bytedeco.pytorch}, for
  *       comparing the native and the JVM code paths over the same files and the same API. It needs
  *       the artifact {@code ai.viscpm:viscpm-engine-jvm} on the class path; it runs float32 on the
- *       CPU, and chat turns with beam search only.
+ *       CPU (other options are refused with an {@link UnsupportedFeatureException}).
  * </ul>
  */
 public enum Engine {

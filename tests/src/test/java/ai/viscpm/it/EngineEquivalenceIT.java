@@ -198,6 +198,34 @@ class EngineEquivalenceIT {
   }
 
   @Test
+  void greedyAndSamplingGiveTheSameTokensOnBothEngines(@TempDir Path dir) throws Exception {
+    DemoModels.writeChatModel(dir);
+    List<GenerationConfig> configs = List.of(GenerationConfig.builder().greedy().maxLength(16).build(),
+        GenerationConfig.builder().sampling(0, 1.0f, 7).maxLength(16).build(),
+        GenerationConfig.builder().sampling(5, 0.9f, 42).temperature(1.3f).maxLength(16).build(),
+        GenerationConfig.builder().sampling(0, 0.5f, 3).maxLength(16).build());
+    try (ChatModel demoNative = ChatModel.load(dir); ChatModel demoJvm = ChatModel.load(dir, JVM)) {
+      for (ChatModel[] pair : new ChatModel[][] {{nativeChat, jvmChat}, {demoNative, demoJvm}}) {
+        try (ChatSession n = pair[0].newSession(image); ChatSession j = pair[1].newSession(image)) {
+          for (GenerationConfig config : configs) {
+            ChatAnswer a = n.ask("describe the picture", config, null);
+            StringBuilder streamed = new StringBuilder();
+            ChatAnswer b = j.ask("describe the picture", config, text -> {
+              streamed.append(text);
+              return true;
+            });
+            assertArrayEquals(a.tokenIds(), b.tokenIds(), config.toString());
+            assertEquals(a.text(), b.text(), config.toString());
+            assertEquals(b.text(), streamed.toString());
+            assertEquals(a.score(), b.score(), 1e-3, config.toString());
+            assertEquals(n.history(), j.history());
+          }
+        }
+      }
+    }
+  }
+
+  @Test
   void demoModelsAnswerAndPaintTheSameOnBothEngines(@TempDir Path dir) throws Exception {
     Path chatDir = dir.resolve("chat"), paintDir = dir.resolve("paint");
     Files.createDirectories(chatDir);
@@ -352,11 +380,8 @@ class EngineEquivalenceIT {
       assertTrue(tooLong.getMessage().contains("long"), tooLong.getMessage());
       assertThrows(InvalidInputException.class,
           () -> s.ask("is 3 < 4", GenerationConfig.builder().maxLength(4).escapeText(false).build(), null));
-      UnsupportedFeatureException greedy = assertThrows(UnsupportedFeatureException.class,
-          () -> s.ask("x", GenerationConfig.builder().greedy().build(), null));
-      assertTrue(greedy.getMessage().contains("NATIVE"), greedy.getMessage());
-      assertThrows(UnsupportedFeatureException.class,
-          () -> s.ask("x", GenerationConfig.builder().sampling(5, 0.9f, 1).build(), null));
+      assertThrows(InvalidInputException.class,
+          () -> s.ask("x", GenerationConfig.builder().sampling(5, 1.5f, 1).build(), null));
       assertEquals("", s.history());
     }
     assertThrows(InvalidInputException.class, () -> jvmChat.newSession("not an image at all".getBytes()));
@@ -432,11 +457,11 @@ class EngineEquivalenceIT {
     assertEquals(0, n.status, n.err);
     assertEquals(0, j.status, j.err);
     assertEquals(n.out, j.out);
-    List<String> greedy = new ArrayList<>(onJvm);
-    greedy.add(1, "--greedy");
-    Run refused = cli(greedy.toArray(new String[0]));
+    List<String> bf16 = new ArrayList<>(onJvm);
+    bf16.addAll(1, List.of("--dtype", "bfloat16"));
+    Run refused = cli(bf16.toArray(new String[0]));
     assertEquals(2, refused.status, refused.out + refused.err);
-    assertTrue(refused.err.contains("UNSUPPORTED") && refused.err.contains("beam search"), refused.err);
+    assertTrue(refused.err.contains("UNSUPPORTED") && refused.err.contains("float32"), refused.err);
     Run badEngine = cli("chat", "--engine", "gpu", "--model", "x", "--image", "y", "q");
     assertTrue(badEngine.status != 0 && badEngine.err.contains("gpu"), badEngine.err);
 

@@ -82,7 +82,7 @@ final class ChatCommand implements Callable<Integer> {
 
   @Option(names = "--engine", defaultValue = "native",
       description = "native (libviscpm, the default) or jvm (the models written in Java on bytedeco's LibTorch API: "
-          + "CPU, float32, beam search only)")
+          + "CPU, float32)")
   String engine;
 
   @Mixin ModelFlags flags;

@@ -83,13 +83,35 @@ public record ChatTurn(String question, String contextBefore, String answer, Str
      */
     public ChatTurn ask(String question, BeamSearch.Settings settings, int maxInputLength, BeamSearch.Trace trace,
         BooleanSupplier shouldContinue, Stream stream) throws VisCpmException {
+      return turn(question, settings.beamSize(), settings.maxLength() + 2, maxInputLength, trace,
+          (stepper, spec, finalIds) -> BeamSearch.run(stepper, spec, settings, trace, shouldContinue, finalIds), stream);
+    }
+
+    /**
+     * Answers {@code question} with greedy decoding or sampling ({@link SampleSearch}, the native
+     * engine's extensions) on a one-row cache; {@code stream} as for beam search.
+     */
+    public ChatTurn ask(String question, SampleSearch.Settings settings, int maxInputLength,
+        BooleanSupplier shouldContinue, Stream stream) throws VisCpmException {
+      return turn(question, 1, Math.max(1, settings.maxLength()), maxInputLength, null,
+          (stepper, spec, finalIds) -> SampleSearch.run(stepper, spec, settings, shouldContinue, finalIds), stream);
+    }
+
+    /** A decoder over the prefilled cache. */
+    private interface Decoder {
+      BeamSearch.Result run(BeamSearch.Stepper stepper, BeamSearch.Spec spec, BeamSearch.FinalIds finalIds)
+          throws VisCpmException;
+    }
+
+    private ChatTurn turn(String question, int rows, int answerRoom, int maxInputLength, BeamSearch.Trace trace,
+        Decoder decoder, Stream stream) throws VisCpmException {
       check();
       model.check();
       Tokenizer tokenizer = model.tokenizer();
       CpmBee llm = model.languageModel();
       ChatPrompt prompt = ChatPrompt.build(tokenizer, model.queryNum(), context, question, maxInputLength);
-      final int beams = settings.beamSize(), len = prompt.inputs().length();
-      final int capacity = len + settings.maxLength() + 2;
+      final int beams = rows, len = prompt.inputs().length();
+      final int capacity = len + answerRoom;
       if (cache == null || cache.rows() != beams || cache.capacity() < capacity) {
         if (cache != null) cache.close();
         cache = null;
@@ -131,8 +153,7 @@ public record ChatTurn(String question, String contextBefore, String answer, Str
             c.reorder(parents);
           }
         };
-        result = BeamSearch.run(stepper, spec, settings, trace, shouldContinue,
-            stream == null ? null : ids -> stream.onFinalIds(prompt, ids));
+        result = decoder.run(stepper, spec, stream == null ? null : ids -> stream.onFinalIds(prompt, ids));
       }
       if (stream != null) stream.onFinalIds(prompt, result.answerIds());
       List<Integer> answerIds = new ArrayList<>();

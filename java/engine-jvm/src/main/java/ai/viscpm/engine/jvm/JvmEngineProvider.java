@@ -46,9 +46,10 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * (META-INF/services/ai.viscpm.spi.EngineProvider).
  *
  * <p>What the JVM engine does not have is refused with an {@link UnsupportedFeatureException}:
- * CUDA, dtypes other than float32, VisCPM-Paint's low-memory mode, greedy decoding and
- * sampling, DDIM with eta &gt; 0, a chat directory without beit3.json is read with the released
- * BEiT-3 large configuration as the native engine does. {@code verifyChecksums(false)} changes
+ * CUDA, dtypes other than float32, VisCPM-Paint's low-memory mode, DDIM with eta &gt; 0. Chat
+ * decodes with beam search, greedily or by sampling ({@link SampleSearch}, the native engine's
+ * extensions); a chat directory without beit3.json is read with the released BEiT-3 large
+ * configuration, as the native engine does. {@code verifyChecksums(false)} changes
  * nothing (the checkpoint reader of the C API is the same).
  */
 public final class JvmEngineProvider implements EngineProvider {
@@ -254,7 +255,7 @@ public final class JvmEngineProvider implements EngineProvider {
 
     @Override
     public ChatAnswer ask(String question, GenerationConfig config, TextListener listener) throws VisCpmException {
-      BeamSearch.Settings settings = settings(config);
+      validate(config);
       cancel.set(false);
       Tokenizer tokenizer = chat.model.tokenizer();
       String questionText = config.escapeText() ? Tokenizer.escape(question) : question;
@@ -269,7 +270,17 @@ public final class JvmEngineProvider implements EngineProvider {
         String text = text(tokenizer, prompt, fresh, config.escapeText());
         if (!text.isEmpty() && !listener.onText(text)) cancel.set(true);
       };
-      ChatTurn turn = session.ask(questionText, settings, config.maxInputLength(), null, () -> !cancel.get(), stream);
+      ChatTurn turn;
+      if (config.decoding() == GenerationConfig.Decoding.BEAM_SEARCH) {
+        BeamSearch.Settings settings = new BeamSearch.Settings(config.beamSize(), config.maxLength(),
+            config.temperature(), config.repetitionPenalty(), config.lengthPenalty());
+        turn = session.ask(questionText, settings, config.maxInputLength(), null, () -> !cancel.get(), stream);
+      } else {
+        SampleSearch.Settings settings = new SampleSearch.Settings(config.decoding() == GenerationConfig.Decoding.GREEDY,
+            config.maxLength(), config.temperature(), config.repetitionPenalty(), config.topK(), config.topP(),
+            config.seed());
+        turn = session.ask(questionText, settings, config.maxInputLength(), () -> !cancel.get(), stream);
+      }
       BeamSearch.Result r = turn.result();
       String answer = config.escapeText() ? text(tokenizer, promptOf[0], r.answerIds(), true) : turn.answer();
       return new ChatAnswer(answer, r.tokenIds(), r.endedWithEos(), r.score(), turn.promptIds().length,
@@ -296,27 +307,29 @@ public final class JvmEngineProvider implements EngineProvider {
       return out.toString();
     }
 
-    /** The native engine's checks (decoding.cpp, GenerationConfig::validate) and its beam search only. */
-    private static BeamSearch.Settings settings(GenerationConfig c) throws VisCpmException {
-      if (c.decoding() != GenerationConfig.Decoding.BEAM_SEARCH) {
-        throw new UnsupportedFeatureException("the JVM engine decodes with beam search only (the reference's "
-            + "settings); " + c.decoding().name().toLowerCase(java.util.Locale.ROOT)
-            + " decoding needs engine NATIVE");
-      }
+    /** The native engine's checks (decoding.cpp, GenerationConfig::validate), with its messages. */
+    private static void validate(GenerationConfig c) throws VisCpmException {
+      boolean beam = c.decoding() == GenerationConfig.Decoding.BEAM_SEARCH;
       String fail = null;
-      if (c.beamSize() < 1 || c.beamSize() > 32) fail = "beam_size must be between 1 and 32, got " + c.beamSize();
-      else if (c.maxLength() < 0) fail = "max_length must be between 0 and 2147483648, got " + c.maxLength();
-      else if (!(Float.isFinite(c.temperature()) && c.temperature() > 0)) {
+      if (beam && (c.beamSize() < 1 || c.beamSize() > 32)) {
+        fail = "beam_size must be between 1 and 32, got " + c.beamSize();
+      } else if (c.maxLength() < 0) {
+        fail = "max_length must be between 0 and 2147483648, got " + c.maxLength();
+      } else if (c.decoding() != GenerationConfig.Decoding.GREEDY
+          && !(Float.isFinite(c.temperature()) && c.temperature() > 0)) {
         fail = "temperature must be a positive number, got " + c.temperature();
       } else if (!(Float.isFinite(c.repetitionPenalty()) && c.repetitionPenalty() >= 1)) {
         fail = "repetition_penalty must be >= 1 (1 disables it), got " + c.repetitionPenalty();
-      } else if (!Float.isFinite(c.lengthPenalty())) fail = "length_penalty must be finite";
-      else if (c.topK() < 0) fail = "top_k must be >= 0 (0 keeps every token), got " + c.topK();
-      else if (!(c.topP() > 0 && c.topP() <= 1)) fail = "top_p must be in (0, 1], got " + c.topP();
-      else if (c.maxInputLength() < 2) fail = "max_input_length must be >= 2, got " + c.maxInputLength();
+      } else if (!Float.isFinite(c.lengthPenalty())) {
+        fail = "length_penalty must be finite";
+      } else if (c.topK() < 0) {
+        fail = "top_k must be >= 0 (0 keeps every token), got " + c.topK();
+      } else if (!(c.topP() > 0 && c.topP() <= 1)) {
+        fail = "top_p must be in (0, 1], got " + c.topP();
+      } else if (c.maxInputLength() < 2) {
+        fail = "max_input_length must be >= 2, got " + c.maxInputLength();
+      }
       if (fail != null) throw new InvalidInputException("generation config: " + fail);
-      return new BeamSearch.Settings(c.beamSize(), c.maxLength(), c.temperature(), c.repetitionPenalty(),
-          c.lengthPenalty());
     }
 
     @Override
