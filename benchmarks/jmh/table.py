@@ -84,6 +84,11 @@ def main():
     o = get(rows, "JvmStepGemmBench.outputProjectionOnly")
     out.append(f"| (JVM diagnostic) the step's 49 `torch.linear` calls alone, 3 rows | | {fmt(g[0])} ({fmt(g[1][0])}-{fmt(g[1][1])}) ms | | - / {fmt_alloc(g[3])} |")
     out.append(f"| (JVM diagnostic) of which the output projection [86583, 1024] | | {fmt(o[0])} ({fmt(o[1][0])}-{fmt(o[1][1])}) ms | | - / {fmt_alloc(o[3])} |")
+    for key, label in [("JvmOpBench.addTinyClosed", "(JVM diagnostic) one tiny op, `torch.add` on 1-element tensors, result closed"),
+                       ("JvmOpBench.addTinyInScope", "(JVM diagnostic) the same in its own `PointerScope` + `InferenceMode`"),
+                       ("JvmOpBench.addTinyTenInScope", "(JVM diagnostic) ten of them in one scope")]:
+        a = get(rows, key)
+        out.append(f"| {label} | | {fmt(a[0] / 1000)} ({fmt(a[1][0] / 1000)}-{fmt(a[1][1] / 1000)}) µs | | - / {fmt_alloc(a[3])} |")
     print("\n".join(out))
 
     print()

@@ -47,8 +47,14 @@ public class JvmStepGemmBench {
     }
   }
 
+  /** Uniform in [-0.025, 0.025), as the mid checkpoint's matrices (values near zero, centred). */
   private static Tensor weight(long rows, long cols) {
-    return torch.rand(new long[] {rows, cols}, new org.bytedeco.pytorch.DimnameListOptional()).retainReference();
+    Tensor w = torch.rand(new long[] {rows, cols}, new org.bytedeco.pytorch.DimnameListOptional()).retainReference();
+    try (org.bytedeco.pytorch.Scalar half = new org.bytedeco.pytorch.Scalar(0.5);
+        org.bytedeco.pytorch.Scalar scale = new org.bytedeco.pytorch.Scalar(0.05)) {
+      w.sub_(half).mul_(scale);
+    }
+    return w;
   }
 
   @Benchmark
