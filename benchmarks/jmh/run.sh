@@ -38,24 +38,25 @@ props=(-Dviscpm.fixtures="$fixtures" -Dviscpm.bench.models="$models" -Dviscpm.be
 "$java" "${props[@]}" -cp "$cp" ai.viscpm.bench.MidChatModel "$fixtures" "$models/chat-mid"
 
 mkdir -p "$out"
-{
+header() {
   date -u
   git rev-parse --short HEAD
   lscpu | head -n 15
   echo "load average: $(cat /proc/loadavg)"
-  "$java" -version 2>&1
-  echo
-} > "$out/$name.txt"
+}
+if [ "${VISCPM_BENCH_ONLY:-}" != ffm ]; then
+{ header; "$java" -version 2>&1; echo; } > "$out/$name.txt"
 # -jvmArgsAppend: the forks get the same properties (and the same class path, -cp).
 "$java" "${props[@]}" -cp "$cp" org.openjdk.jmh.Main \
   -rf json -rff "$out/$name.json" -prof gc \
   -jvmArgsAppend "-Dviscpm.fixtures=$fixtures -Dviscpm.bench.models=$models -Dviscpm.bench.threads=$threads" \
   "$@" 2>&1 | tee -a "$out/$name.txt"
 echo "load average after: $(cat /proc/loadavg)" | tee -a "$out/$name.txt"
+fi
 
 # Issue 13 item 5: the FFM binding, only where a JDK 22+ exists (VISCPM_FFM_JAVA_HOME, else the
 # newest /usr/lib/jvm/temurin-2*): built with it, run on it (JavaCPP's rows again beside FFM's,
-# on the same JDK), into NAME-ffm.json.
+# on the same JDK), into NAME-ffm.json and NAME-ffm.txt. VISCPM_BENCH_ONLY=ffm runs only this part.
 ffm_home=${VISCPM_FFM_JAVA_HOME:-$(ls -d /usr/lib/jvm/temurin-2[2-9]* /usr/lib/jvm/temurin-[3-9]* 2>/dev/null | sort -V | tail -n 1 || true)}
 if [ -n "$ffm_home" ] && [ -x "$ffm_home/bin/java" ]; then
   (cd benchmarks/jmh/ffm && JAVA_HOME="$ffm_home" mvn -B -q package -DskipTests 2>&1 | grep -v '^WARNING' || true)
@@ -67,10 +68,12 @@ if [ -n "$ffm_home" ] && [ -x "$ffm_home/bin/java" ]; then
       *) fcp="$fcp:$e" ;;
     esac
   done
-  { echo; echo "== FFM run on $("$ffm_home/bin/java" -version 2>&1 | head -n 1)"; } | tee -a "$out/$name.txt"
-  "$ffm_home/bin/java" -Dviscpm.bench.threads="$threads" -cp "$fcp" org.openjdk.jmh.Main \
-    -rf json -rff "$out/$name-ffm.json" -prof gc -jvmArgsAppend "--enable-native-access=ALL-UNNAMED -Dviscpm.bench.threads=$threads" \
-    2>&1 | tee -a "$out/$name.txt"
+  { header; "$ffm_home/bin/java" -version 2>&1; echo; } > "$out/$name-ffm.txt"
+  "$ffm_home/bin/java" -Dviscpm.fixtures="$fixtures" -Dviscpm.bench.threads="$threads" -cp "$fcp" org.openjdk.jmh.Main \
+    -rf json -rff "$out/$name-ffm.json" -prof gc \
+    -jvmArgsAppend "--enable-native-access=ALL-UNNAMED -Dviscpm.fixtures=$fixtures -Dviscpm.bench.threads=$threads" \
+    2>&1 | tee -a "$out/$name-ffm.txt"
+  echo "load average after: $(cat /proc/loadavg)" | tee -a "$out/$name-ffm.txt"
 else
-  echo "no JDK 22+ found: the FFM benchmarks (benchmarks/jmh/ffm) were not built" | tee -a "$out/$name.txt"
+  echo "no JDK 22+ found: the FFM benchmarks (benchmarks/jmh/ffm) were not built"
 fi

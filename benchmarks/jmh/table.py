@@ -108,6 +108,13 @@ def main():
             a, b = get(ffm, key, side=224), get(ffm, key, side=1024)
             print(f"| {label} | {fmt(a[0])} µs | {fmt(b[0])} µs | {fmt_alloc(a[3])} / {fmt_alloc(b[3])} |")
         print()
+        print("| Chat answer, fixture model, beam 3, max_length 16, native engine, JDK 25 | ms/op | Alloc (B/op) |")
+        print("|---|---|---|")
+        for b, label in [("javacpp", "public API over JavaCPP (`ChatSession.ask`, a listener)"),
+                         ("ffm", "C API through FFM (`FfmChat`, an upcall stub as the text callback)")]:
+            a = get(ffm, "FfmChatBench.answer", binding=b)
+            print(f"| {label} | {fmt(a[0])} ({fmt(a[1][0])}-{fmt(a[1][1])}) | {fmt_alloc(a[3])} |")
+        print()
         print("| Empty crossing, JDK 25, same JVM | ns/op | Alloc (B/op) |")
         print("|---|---|---|")
         for key, label in [("FfmCrossingBench.crossingJavacpp", "JavaCPP `viscpm_get_num_threads`"),

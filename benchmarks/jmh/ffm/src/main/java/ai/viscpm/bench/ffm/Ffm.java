@@ -45,6 +45,10 @@ public final class Ffm {
 
   private Ffm() {}
 
+  static MethodHandle downcallPublic(String name, FunctionDescriptor d, Linker.Option... options) {
+    return downcall(name, d, options);
+  }
+
   private static MethodHandle downcall(String name, FunctionDescriptor d, Linker.Option... options) {
     MemorySegment symbol = LOOKUP.find(name).orElseThrow(() -> new UnsatisfiedLinkError(name));
     return LINKER.downcallHandle(symbol, d, options);
