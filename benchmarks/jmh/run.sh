@@ -5,7 +5,8 @@
 #
 # builds benchmarks/jmh (against the ai.viscpm artifacts installed in ~/.m2: run
 # `./viscpm build` or `mvn install` first), writes the mid-size random chat model once
-# (benchmarks/jmh/target/models/chat-mid, ~0.95 GB), and runs every benchmark with -prof gc,
+# (benchmarks/jmh/target/models/chat-mid, ~0.95 GB) and the BEiT-3 large one (chat-beit3-large,
+# ~2.4 GB), and runs every benchmark with -prof gc,
 # writing benchmarks/results/jmh/NAME.json (default NAME: cpu) and the console log next to it.
 # Extra arguments go to JMH (a benchmark regex, -p engine=jvm, ...). Environment:
 # VISCPM_FIXTURES (default ../shared/fixtures), VISCPM_BENCH_THREADS (default 1),
@@ -36,6 +37,7 @@ for e in "${entries[@]}"; do
 done
 props=(-Dviscpm.fixtures="$fixtures" -Dviscpm.bench.models="$models" -Dviscpm.bench.threads="$threads")
 "$java" "${props[@]}" -cp "$cp" ai.viscpm.bench.MidChatModel "$fixtures" "$models/chat-mid"
+"$java" "${props[@]}" -cp "$cp" ai.viscpm.bench.Beit3LargeModel "$fixtures" "$models/chat-beit3-large"
 
 mkdir -p "$out"
 header() {

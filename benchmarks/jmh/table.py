@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints the README table from the JMH JSON of one run: benchmarks/jmh/table.py results/jmh/cpu.json [cpu-ffm.json]
+"""Prints the README table from the JMH JSON of one run: benchmarks/jmh/table.py results/jmh/cpu.json [cpu-ffm.json [more.json]]
 
 Measured rows are JMH scores (mean of the measurement iterations, their min-max in brackets); derived rows
 (decode step, prefill, UNet step) are computed from two measured rows as their docstrings say.
@@ -46,6 +46,8 @@ def fmt_alloc(a):
 def main():
     rows = load(sys.argv[1])
     ffm = load(sys.argv[2]) if len(sys.argv) > 2 else {}
+    extra = load(sys.argv[3]) if len(sys.argv) > 3 else {}
+    rows.update(extra)
     out = ["| Row | Native | JVM engine | native/JVM | Alloc native / JVM (B/op) |", "|---|---|---|---|---|"]
 
     def row(label, n, j, unit):
@@ -89,6 +91,9 @@ def main():
                        ("JvmOpBench.addTinyTenInScope", "(JVM diagnostic) ten of them in one scope")]:
         a = get(rows, key)
         out.append(f"| {label} | | {fmt(a[0] / 1000)} ({fmt(a[1][0] / 1000)}-{fmt(a[1][1] / 1000)}) µs | | - / {fmt_alloc(a[3])} |")
+    if any(k[0] == "Beit3LargeBench.openSession" for k in rows):
+        row("BEiT-3 large encode: a chat session opened (PNG decode, resize, BEiT-3 large + 64 queries, mapping)",
+            get(rows, "Beit3LargeBench.openSession", engine="native"), get(rows, "Beit3LargeBench.openSession", engine="jvm"), "ms")
     print("\n".join(out))
 
     print()
