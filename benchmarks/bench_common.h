@@ -40,9 +40,9 @@ namespace bench {
 
 // Read bandwidth of this machine, GB/s: the best of `passes` passes of a hand-written
 // streaming sum (4 independent 256-bit accumulators per thread, LibTorch's intra-op threads)
-// over a buffer far above the caches. LibTorch's fp32 sum() reaches about half of what the
-// streaming GEMV kernels read per second on the 2-vCPU Xeon (its reduction is compute-bound),
-// so a floor computed from it would be too low by that much.
+// over a buffer far above the caches (2 GiB; some CPUs have 480 MiB of L3). On the 2-vCPU
+// Xeon it reads what LibTorch's fp32 sum() reads (22 GB/s each, int8_gemv_bench prints both);
+// it is kept so that the floor does not depend on how a LibTorch build vectorises sum().
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target("avx2"))) inline uint64_t stream_sum(const uint64_t* p, int64_t n) {
   __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;

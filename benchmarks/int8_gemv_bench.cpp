@@ -23,6 +23,19 @@ int main(int argc, char** argv) {
   at::Tensor bf = w.to(at::kBFloat16);
   w = at::Tensor();
   const double bw = bench::read_bandwidth_gbps();
+  {  // LibTorch's fp32 sum() over the same 2 GiB, for comparison with the streaming sum
+    at::Tensor buffer = at::ones({int64_t{1} << 29});
+    double best = 0;
+    for (int i = 0; i < 5; ++i) {
+      auto t = Clock::now();
+      const double x = buffer.sum().item<double>();
+      const double sec = std::chrono::duration<double>(Clock::now() - t).count();
+      if (x > 0) best = std::max(best, buffer.nbytes() / sec / 1e9);
+    }
+    std::printf("read bandwidth over 2 GiB: streaming sum %.1f GB/s, at::sum %.1f GB/s\n", bw, best);
+  }
+  // The matrices below (84 MB int8, 168 MB bf16) fit this machine's L3 on some CPUs (480 MiB on
+  // the Xeon VM of results/int8_cpu.txt): repeated calls then read the cache, not the DRAM.
   for (int rows : {1, 3}) {
     at::Tensor x = at::randn({rows, K});
     auto bench = [&](const char* name, auto f, double bytes) {
