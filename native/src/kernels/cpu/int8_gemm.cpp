@@ -15,129 +15,17 @@
 #include <atomic>
 #include <cstdint>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define VISCPM_INT8_X86 1
-#define VISCPM_AVX2 __attribute__((target("avx,avx2,fma")))
-#define VISCPM_AVX512 __attribute__((target("avx,avx2,fma,avx512f")))
-#endif
+#include "kernels/cpu/row_stream.h"
 
 namespace viscpm::kernels::cpu {
 namespace {
 
 std::atomic<bool> g_streaming_enabled{true};
 std::atomic<bool> g_avx512_enabled{true};
-constexpr int64_t kStreamingMaxRows = 8;
 // Rows of the weight dequantized at once on the BLAS path: 8 MiB of fp32 per block.
 constexpr int64_t kBlockBytes = int64_t{8} << 20;
 // Rows of a weight quantized at once (bounds the fp32 temporaries for the 86k-row embedding).
 constexpr int64_t kQuantizeRows = 4096;
-
-#if VISCPM_INT8_X86
-bool cpu_supports_kernel() {
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return ok;
-}
-
-bool cpu_supports_avx512() {
-  static const bool ok = cpu_supports_kernel() && __builtin_cpu_supports("avx512f");
-  return ok;
-}
-
-VISCPM_AVX2 inline __m256 widen8(__m128i bytes) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes)); }
-VISCPM_AVX2 inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
-}
-
-// out[m, n] = s[n] · Σ_k x[m, k] · q[n, k] for n in [n0, n1); x fp32 [M, K]. NB weight rows at
-// a time so that each load of x feeds NB·2 FMAs; every output has its own accumulator.
-template <int M, int NB, typename O>
-VISCPM_AVX2 void int8_rows(const float* x, const int8_t* q, const float* s, int64_t K, int64_t N, int64_t n0,
-                           int64_t n1, O* out) {
-  const int64_t k16 = K - K % 16;
-  int64_t n = n0;
-  for (; n + NB <= n1; n += NB) {
-    __m256 acc[NB][M];
-    for (int j = 0; j < NB; ++j)
-      for (int m = 0; m < M; ++m) acc[j][m] = _mm256_setzero_ps();
-    for (int64_t k = 0; k < k16; k += 16) {
-      __m256 lo[NB], hi[NB];
-      for (int j = 0; j < NB; ++j) {
-        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + (n + j) * K + k));
-        lo[j] = widen8(b);
-        hi[j] = widen8(_mm_srli_si128(b, 8));
-      }
-      for (int m = 0; m < M; ++m) {
-        const __m256 x0 = _mm256_loadu_ps(x + m * K + k), x1 = _mm256_loadu_ps(x + m * K + k + 8);
-        for (int j = 0; j < NB; ++j) acc[j][m] = _mm256_fmadd_ps(hi[j], x1, _mm256_fmadd_ps(lo[j], x0, acc[j][m]));
-      }
-    }
-    for (int j = 0; j < NB; ++j) {
-      const int8_t* row = q + (n + j) * K;
-      for (int m = 0; m < M; ++m) {
-        float sum = hsum(acc[j][m]);
-        for (int64_t k = k16; k < K; ++k) sum += static_cast<float>(row[k]) * x[m * K + k];
-        out[m * N + n + j] = static_cast<O>(sum * s[n + j]);  // one rounding to the output dtype
-      }
-    }
-  }
-  if (n < n1) int8_rows<M, 1, O>(x, q, s, K, N, n, n1, out);
-}
-
-// The AVX-512 twin: 16 weights widen in one step (one conversion instead of two plus a
-// shift), so the 3-row beam step, which is bound by the widening on AVX2, does half the work.
-template <int M, int NB, typename O>
-VISCPM_AVX512 void int8_rows_512(const float* x, const int8_t* q, const float* s, int64_t K, int64_t N, int64_t n0,
-                                 int64_t n1, O* out) {
-  const int64_t k16 = K - K % 16;
-  int64_t n = n0;
-  for (; n + NB <= n1; n += NB) {
-    __m512 acc[NB][M];
-    for (int j = 0; j < NB; ++j)
-      for (int m = 0; m < M; ++m) acc[j][m] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < k16; k += 16) {
-      __m512 w[NB];
-      for (int j = 0; j < NB; ++j)
-        w[j] = _mm512_cvtepi32_ps(
-            _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + (n + j) * K + k))));
-      for (int m = 0; m < M; ++m) {
-        const __m512 xv = _mm512_loadu_ps(x + m * K + k);
-        for (int j = 0; j < NB; ++j) acc[j][m] = _mm512_fmadd_ps(w[j], xv, acc[j][m]);
-      }
-    }
-    for (int j = 0; j < NB; ++j) {
-      const int8_t* row = q + (n + j) * K;
-      for (int m = 0; m < M; ++m) {
-        float sum = _mm512_reduce_add_ps(acc[j][m]);
-        for (int64_t k = k16; k < K; ++k) sum += static_cast<float>(row[k]) * x[m * K + k];
-        out[m * N + n + j] = static_cast<O>(sum * s[n + j]);
-      }
-    }
-  }
-  if (n < n1) int8_rows_512<M, 1, O>(x, q, s, K, N, n, n1, out);
-}
-
-template <typename O>
-void stream_rows(int64_t rows, const float* x, const int8_t* q, const float* s, int64_t K, int64_t N, O* out) {
-  // ~256 KiB of weights per task.
-  const int64_t grain = std::max<int64_t>(16, (256 * 1024) / std::max<int64_t>(1, K));
-  const bool wide = g_avx512_enabled.load(std::memory_order_relaxed) && cpu_supports_avx512();
-  at::parallel_for(0, N, grain, [&](int64_t n0, int64_t n1) {
-    switch (rows) {
-#define VISCPM_ROWS(R)                                                                                \
-  case R:                                                                                             \
-    return wide ? int8_rows_512<R, (R == 1 ? 4 : R <= 4 ? 2 : 1), O>(x, q, s, K, N, n0, n1, out)      \
-                : int8_rows<R, (R == 1 ? 4 : R <= 4 ? 2 : 1), O>(x, q, s, K, N, n0, n1, out);
-      VISCPM_ROWS(1) VISCPM_ROWS(2) VISCPM_ROWS(3) VISCPM_ROWS(4)
-      VISCPM_ROWS(5) VISCPM_ROWS(6) VISCPM_ROWS(7) VISCPM_ROWS(8)
-#undef VISCPM_ROWS
-    }
-  });
-}
-#endif
 
 void check_operands(const at::Tensor& x, const at::Tensor& values, const at::Tensor& scales) {
   if (values.scalar_type() != at::kChar || values.dim() != 2)
@@ -172,8 +60,8 @@ void set_int8_streaming_kernel_enabled(bool enabled) { g_streaming_enabled.store
 void set_int8_avx512_enabled(bool enabled) { g_avx512_enabled.store(enabled); }
 
 bool int8_avx512_active() {
-#if VISCPM_INT8_X86
-  return g_avx512_enabled.load() && cpu_supports_avx512();
+#if VISCPM_ROW_STREAM
+  return g_avx512_enabled.load() && row_stream::avx512_supported();
 #else
   return false;
 #endif
@@ -203,19 +91,22 @@ at::Tensor linear_int8(const at::Tensor& x, const at::Tensor& values, const at::
   auto out_sizes = x.sizes().vec();
   out_sizes.back() = N;
   at::Tensor xf = x.reshape({rows, K}).to(at::kFloat).contiguous();
-#if VISCPM_INT8_X86
-  const bool stream = g_streaming_enabled.load(std::memory_order_relaxed) && cpu_supports_kernel() &&
-                      x.device().is_cpu() && values.device().is_cpu() && rows >= 1 && rows <= kStreamingMaxRows &&
+#if VISCPM_ROW_STREAM
+  const bool stream = g_streaming_enabled.load(std::memory_order_relaxed) && row_stream::avx2_supported() &&
+                      x.device().is_cpu() && values.device().is_cpu() && rows >= 1 && rows <= row_stream::kMaxRows &&
                       values.is_contiguous() && scales.is_contiguous();
   if (stream) {
     at::Tensor out = at::empty(out_sizes, x.options());
     const float* xp = xf.const_data_ptr<float>();
     const int8_t* qp = values.const_data_ptr<int8_t>();
     const float* sp = scales.const_data_ptr<float>();
+    row_stream::Form form;
+    form.interleave = true;  // the int8 -> fp32 widening bounds the one-row loop at every K
+    form.wide = int8_avx512_active();
     switch (x.scalar_type()) {
-      case at::kFloat: stream_rows(rows, xp, qp, sp, K, N, out.mutable_data_ptr<float>()); break;
-      case at::kHalf: stream_rows(rows, xp, qp, sp, K, N, out.mutable_data_ptr<c10::Half>()); break;
-      default: stream_rows(rows, xp, qp, sp, K, N, out.mutable_data_ptr<c10::BFloat16>()); break;
+      case at::kFloat: row_stream::run(rows, xp, qp, sp, K, N, out.mutable_data_ptr<float>(), form); break;
+      case at::kHalf: row_stream::run(rows, xp, qp, sp, K, N, out.mutable_data_ptr<c10::Half>(), form); break;
+      default: row_stream::run(rows, xp, qp, sp, K, N, out.mutable_data_ptr<c10::BFloat16>(), form); break;
     }
     return out;
   }

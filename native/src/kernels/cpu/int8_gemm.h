@@ -4,7 +4,7 @@
 // Activations stay in their float dtype; every product accumulates in fp32 and the scale is
 // applied to the fp32 sum, so a decode step reads one byte per weight instead of two (bf16)
 // or four (fp32) and keeps the float path's rounding of the result. Few rows (decode steps,
-// beams) stream the int8 rows through an AVX2 or AVX-512 kernel (the shape of small_batch_gemm);
+// beams) stream the int8 rows through row_stream.h, the kernel small_batch_gemm uses too;
 // more rows (prefill) dequantize a block of weight rows at a time into fp32 and run the
 // pooled BLAS product on it, so the temporary stays a few MiB whatever the layer size.
 #pragma once
