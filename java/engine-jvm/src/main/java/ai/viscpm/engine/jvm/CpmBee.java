@@ -4,10 +4,9 @@ import ai.viscpm.Checkpoint;
 import ai.viscpm.InvalidInputException;
 import ai.viscpm.VisCpmException;
 import ai.viscpm.internal.NativeLibrary;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
+import java.nio.file.Path;
+import java.util.Arrays;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.InferenceMode;
 import org.bytedeco.pytorch.Scalar;
@@ -38,7 +37,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * <p>Thread-safety: after loading, any number of threads may run calls at once, each with its
  * own {@link KvCache}. Owns native memory: {@link #close()} frees it.
  */
-public final class CpmBee implements AutoCloseable {
+public final class CpmBee extends NativeOwner {
   /** The residual post-scaling of §4.7. */
   static final double RESIDUAL_SCALE = 1.05;
   /** Rotary "distance scale" of EmbeddingExt (§4.3). */
@@ -50,8 +49,6 @@ public final class CpmBee implements AutoCloseable {
   private final CpmBeeConfig config;
   private final ScalarType dtype;
   private final boolean reduced;
-  private final List<org.bytedeco.javacpp.Pointer> owned = new ArrayList<>();
-  private volatile boolean closed;
 
   // Parameters.
   private final Tensor embedding;        // [V, D]
@@ -71,6 +68,7 @@ public final class CpmBee implements AutoCloseable {
                        Tensor ffnOut) {}
 
   private CpmBee(CpmBeeConfig config, ScalarType dtype, Checkpoint checkpoint, String prefix) throws VisCpmException {
+    super("the CPM-Bee model");
     this.config = config;
     this.dtype = dtype;
     this.reduced = dtype != ScalarType.Float;
@@ -163,7 +161,7 @@ public final class CpmBee implements AutoCloseable {
 
   /** A cache for {@code rows} rows (beams) of up to {@code capacity} tokens (prompt + answer). */
   public KvCache newCache(int rows, int capacity) {
-    check();
+    checkOpen();
     try (InferenceMode guard = new InferenceMode()) {
       return new KvCache(config, dtype, rows, capacity);
     }
@@ -173,7 +171,7 @@ public final class CpmBee implements AutoCloseable {
 
   /** EmbeddingExt (§4.3) of {@code [rows, length]} ids and sub ids; the caller owns the result. */
   public Tensor embed(long[] ids, long[] subs, int rows, int length) throws VisCpmException {
-    check();
+    checkOpen();
     if (ids.length != (long) rows * length || subs.length != ids.length) {
       throw new InvalidInputException("embed: " + ids.length + " ids and " + subs.length + " subs for [" + rows + ", "
           + length + "]");
@@ -189,7 +187,7 @@ public final class CpmBee implements AutoCloseable {
    * ({@code [B or 1, L, D]}, optional, not modified) replaces the token embeddings.
    */
   public CpmBeeOutput forward(CpmBeeInputs in, Tensor inputEmbedding, Logits logits) throws VisCpmException {
-    check();
+    checkOpen();
     if (in.length() == 0) throw new InvalidInputException("CPM-Bee forward needs at least one token");
     checkIds(in.inputIds(), "input_ids");
     checkIds(in.extTableIds(), "ext_table_ids");
@@ -229,7 +227,7 @@ public final class CpmBee implements AutoCloseable {
    */
   public CpmBeeOutput prefill(CpmBeeInputs in, KvCache cache, Tensor inputEmbedding, Logits logits)
       throws VisCpmException {
-    check();
+    checkOpen();
     cache.check();
     if (in.length() == 0) throw new InvalidInputException("prefill needs at least one token");
     if (cache.numLayers != config.numLayers()) throw new InvalidInputException("prefill: the KV cache was not made by this model");
@@ -269,7 +267,7 @@ public final class CpmBee implements AutoCloseable {
    * logits {@code [rows, V+E]} (the request's ext table); the token is appended to the cache.
    */
   public CpmBeeOutput step(StepInputs s, KvCache cache) throws VisCpmException {
-    check();
+    checkOpen();
     cache.check();
     if (!cache.hasRequest) throw new InvalidInputException("step: the KV cache holds no prompt (call prefill first)");
     final int rows = cache.rows, past = cache.length, total = past + 1;
@@ -550,26 +548,5 @@ public final class CpmBee implements AutoCloseable {
       for (int i = 0; i < len; i++) p[r * len + i] = i;
     }
     return p;
-  }
-
-  private <P extends org.bytedeco.javacpp.Pointer> P own(P p) {
-    owned.add(Torch.keep(p));
-    return p;
-  }
-
-  private void check() {
-    if (closed) throw new IllegalStateException("the CPM-Bee model is closed");
-  }
-
-  private void release() {
-    for (int i = owned.size() - 1; i >= 0; i--) owned.get(i).close();
-    owned.clear();
-  }
-
-  @Override
-  public synchronized void close() {
-    if (closed) return;
-    closed = true;
-    release();
   }
 }

@@ -26,7 +26,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * {@code PointerScope.detach} for that: in JavaCPP 1.5.13 it releases the reference the scope
  * held, which frees an object nobody else retained.
  */
-final class Torch {
+public final class Torch {
   private Torch() {}
 
   /** bytedeco's LibTorch, then libviscpm, in the order that is safe on a cold JavaCPP cache. */
@@ -49,7 +49,7 @@ final class Torch {
   }
 
   /** A new int64 tensor holding a copy of {@code values}, shaped {@code shape}. */
-  static Tensor longs(long[] values, long... shape) {
+  public static Tensor longs(long[] values, long... shape) {
     Tensor t = empty(ScalarType.Long, shape);
     if (t.numel() != values.length) {
       throw new IllegalArgumentException(values.length + " values do not fill shape " + java.util.Arrays.toString(shape));
@@ -59,7 +59,7 @@ final class Torch {
   }
 
   /** A new float32 tensor holding a copy of {@code values}, shaped {@code shape}. */
-  static Tensor floats(float[] values, long... shape) {
+  public static Tensor floats(float[] values, long... shape) {
     Tensor t = empty(ScalarType.Float, shape);
     if (t.numel() != values.length) {
       throw new IllegalArgumentException(values.length + " values do not fill shape " + java.util.Arrays.toString(shape));
@@ -88,7 +88,7 @@ final class Torch {
   }
 
   /** The values of any real tensor, as doubles in row-major order (a copy). */
-  static double[] toDoubles(Tensor t) {
+  public static double[] toDoubles(Tensor t) {
     Tensor d = t.to(ScalarType.Double).contiguous();
     double[] out = new double[Math.toIntExact(d.numel())];
     if (out.length > 0) {
@@ -98,13 +98,13 @@ final class Torch {
     return out;
   }
 
-  static long[] shape(Tensor t) {
+  public static long[] shape(Tensor t) {
     long[] s = new long[(int) t.dim()];
     for (int i = 0; i < s.length; i++) s[i] = t.size(i);
     return s;
   }
 
-  static Tensor cat(long dim, Tensor... parts) {
+  public static Tensor cat(long dim, Tensor... parts) {
     return torch.cat(new TensorVector(parts), dim);
   }
 

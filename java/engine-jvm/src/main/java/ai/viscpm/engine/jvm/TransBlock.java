@@ -6,7 +6,6 @@ import ai.viscpm.InvalidInputException;
 import ai.viscpm.TensorInfo;
 import ai.viscpm.VisCpmException;
 import ai.viscpm.internal.NativeLibrary;
-import java.util.ArrayList;
 import java.util.List;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerScope;
@@ -21,16 +20,15 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * map from CPM-Bee hidden states to the UNet's cross-attention width. Sizes come from the
  * checkpoint ({@code w_out_res.weight [cross_attention_dim, dim_model]}). Owns its weights.
  */
-public final class TransBlock implements AutoCloseable {
+public final class TransBlock extends NativeOwner {
   private static final double EPS = 1e-6;
-  private final List<Pointer> owned = new ArrayList<>();
   private final Tensor weight;  // [C, D]
   private final TensorOptional normWeight, normBias;
   private final long dimModel, dimOut;
   private final ScalarType dtype;
-  private volatile boolean closed;
 
   private TransBlock(Checkpoint checkpoint, String prefix, ScalarType dtype) throws VisCpmException {
+    super("the trans block");
     this.dtype = dtype;
     TensorInfo w = checkpoint.tensors().stream().filter(t -> t.name().equals(prefix + "w_out_res.weight")).findFirst()
         .orElseThrow(() -> new FormatException("checkpoint has no \"" + prefix + "w_out_res.weight\" (trans block)"));
@@ -66,7 +64,7 @@ public final class TransBlock implements AutoCloseable {
 
   /** hidden [..., dim_model] -> [..., cross_attention_dim]; the caller owns the result. */
   public Tensor forward(Tensor hidden) throws VisCpmException {
-    if (closed) throw new IllegalStateException("the trans block is closed");
+    checkOpen();
     if (hidden.dim() < 1 || hidden.size(-1) != dimModel) {
       throw new InvalidInputException("trans block input must have " + dimModel
           + " (CPM-Bee dim_model) features in its last dimension");
@@ -76,22 +74,5 @@ public final class TransBlock implements AutoCloseable {
       Tensor projected = torch.linear(hidden.to(dtype), weight);
       return Torch.keep(torch.layer_norm(projected, new long[] {dimOut}, normWeight, normBias, EPS, false));
     }
-  }
-
-  private <P extends Pointer> P own(P p) {
-    owned.add(Torch.keep(p));
-    return p;
-  }
-
-  private void release() {
-    for (int i = owned.size() - 1; i >= 0; i--) owned.get(i).close();
-    owned.clear();
-  }
-
-  @Override
-  public synchronized void close() {
-    if (closed) return;
-    closed = true;
-    release();
   }
 }

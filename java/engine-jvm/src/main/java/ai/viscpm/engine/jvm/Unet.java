@@ -13,11 +13,10 @@ import ai.viscpm.engine.jvm.DiffusionLayers.Params;
 import ai.viscpm.engine.jvm.DiffusionLayers.ResnetBlock;
 import ai.viscpm.engine.jvm.DiffusionLayers.Upsample;
 import ai.viscpm.internal.NativeLibrary;
+import java.util.List;
 import java.util.ArrayDeque;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Deque;
-import java.util.List;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.InferenceMode;
@@ -35,11 +34,9 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * prefix ({@code unet.} in viscpm_paint.pt), loaded strictly. Owns its weights; {@link
  * #forward} may run on several threads at once.
  */
-public final class Unet implements AutoCloseable {
+public final class Unet extends NativeOwner {
   private final UnetConfig config;
   private final ScalarType dtype;
-  private final List<Pointer> owned = new ArrayList<>();
-  private volatile boolean closed;
 
   private final Conv2d convIn, convOut;
   private final Linear timeLinear1, timeLinear2;
@@ -93,6 +90,7 @@ public final class Unet implements AutoCloseable {
   private record Level(ResnetBlock[] resnets, Transformer[] attentions, Downsample downsample, Upsample upsample) {}
 
   private Unet(UnetConfig config, Checkpoint checkpoint, String prefix, ScalarType dtype) throws VisCpmException {
+    super("the UNet");
     this.config = config;
     this.dtype = dtype;
     final long[] ch = config.blockOutChannels();
@@ -221,7 +219,7 @@ public final class Unet implements AutoCloseable {
    * owns the result.
    */
   public Tensor forward(Tensor sample, Tensor timestep, Tensor context) throws VisCpmException {
-    if (closed) throw new IllegalStateException("the UNet is closed");
+    checkOpen();
     check(sample, timestep, context);
     NativeLibrary.adoptProcessThreadCount();
     try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
@@ -304,17 +302,5 @@ public final class Unet implements AutoCloseable {
     ScalarType type = Torch.typeOf(t);
     return type == ScalarType.Float || type == ScalarType.Double || type == ScalarType.Half
         || type == ScalarType.BFloat16;
-  }
-
-  private void release() {
-    for (int i = owned.size() - 1; i >= 0; i--) owned.get(i).close();
-    owned.clear();
-  }
-
-  @Override
-  public synchronized void close() {
-    if (closed) return;
-    closed = true;
-    release();
   }
 }

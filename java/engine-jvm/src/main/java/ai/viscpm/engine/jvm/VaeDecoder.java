@@ -14,7 +14,6 @@ import ai.viscpm.engine.jvm.DiffusionLayers.Upsample;
 import ai.viscpm.internal.NativeLibrary;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import org.bytedeco.javacpp.Pointer;
@@ -35,14 +34,12 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * {@code encoder.*} and {@code quant_conv.*} are not used (text-to-image never encodes). Every
  * VAE group norm uses eps 1e-6. Owns its weights; the methods may run on several threads.
  */
-public final class VaeDecoder implements AutoCloseable {
+public final class VaeDecoder extends NativeOwner {
   private static final double NORM_EPS = 1e-6;
   static final List<String> IGNORED_PREFIXES = List.of("encoder.", "quant_conv.");
 
   private final VaeConfig config;
   private final ScalarType dtype;
-  private final List<Pointer> owned = new ArrayList<>();
-  private volatile boolean closed;
 
   private final Conv2d postQuantConv, convIn, convOut;
   private final ResnetBlock midResnet0, midResnet1;
@@ -62,6 +59,7 @@ public final class VaeDecoder implements AutoCloseable {
   }
 
   private VaeDecoder(VaeConfig config, Checkpoint weights, ScalarType dtype) throws VisCpmException {
+    super("the VAE decoder");
     this.config = config;
     this.dtype = dtype;
     final long[] ch = config.blockOutChannels();
@@ -145,7 +143,7 @@ public final class VaeDecoder implements AutoCloseable {
    * {@code [B, out_channels, f·h, f·w]} in nominal range [-1, 1]; the caller owns the result.
    */
   public Tensor decode(Tensor z) throws VisCpmException {
-    if (closed) throw new IllegalStateException("the VAE decoder is closed");
+    checkOpen();
     if (z == null || z.dim() != 4 || z.size(1) != config.latentChannels() || z.size(0) == 0 || z.size(2) == 0
         || z.size(3) == 0) {
       throw new InvalidInputException("VAE latents must be [batch, " + config.latentChannels()
@@ -188,17 +186,5 @@ public final class VaeDecoder implements AutoCloseable {
     try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
       return Torch.keep(torch.round(imageFloat.to(ScalarType.Float).mul(new Scalar(255.0))).to(ScalarType.Byte));
     }
-  }
-
-  private void release() {
-    for (int i = owned.size() - 1; i >= 0; i--) owned.get(i).close();
-    owned.clear();
-  }
-
-  @Override
-  public synchronized void close() {
-    if (closed) return;
-    closed = true;
-    release();
   }
 }

@@ -6,7 +6,6 @@ import ai.viscpm.InvalidInputException;
 import ai.viscpm.TensorInfo;
 import ai.viscpm.VisCpmException;
 import ai.viscpm.internal.NativeLibrary;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
 import org.bytedeco.javacpp.Pointer;
@@ -27,7 +26,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * masked-image-modelling head, {@code llm.*}) are ignored, any other unknown key is an error.
  * Owns its weights.
  */
-public final class VisionEncoder implements AutoCloseable {
+public final class VisionEncoder extends NativeOwner {
   /** Keys of a chat checkpoint the vision encoder does not use. */
   static final List<String> IGNORED_PREFIXES = List.of("llm.", "vpm.mim_head.", "vpm.beit3.text_embed.",
       "vpm.beit3.vision_embed.mask_token");
@@ -36,8 +35,6 @@ public final class VisionEncoder implements AutoCloseable {
   private final ScalarType dtype;
   private final boolean reduced;
   private final long outputDim;
-  private final List<Pointer> owned = new ArrayList<>();
-  private volatile boolean closed;
 
   private final Tensor query;         // [Q, D]
   private final Tensor clsToken;      // [1, 1, D]
@@ -63,6 +60,7 @@ public final class VisionEncoder implements AutoCloseable {
   private record Layer(Expert a, Expert b) {}
 
   private VisionEncoder(Beit3Config config, Checkpoint checkpoint, ScalarType dtype) throws VisCpmException {
+    super("the vision encoder");
     this.config = config;
     this.dtype = dtype;
     this.reduced = dtype != ScalarType.Float;
@@ -149,7 +147,7 @@ public final class VisionEncoder implements AutoCloseable {
    * {@code [B, Q, D]}; the caller owns the result.
    */
   public Tensor encode(Tensor pixelValues) throws VisCpmException {
-    check();
+    checkOpen();
     final long s = config.imgSize();
     if (pixelValues.dim() != 4 || pixelValues.size(0) == 0 || pixelValues.size(1) != config.inChans()
         || pixelValues.size(2) != s || pixelValues.size(3) != s) {
@@ -181,7 +179,7 @@ public final class VisionEncoder implements AutoCloseable {
 
   /** The mapping MLP (§6): {@code [..., D] -> [..., outputDim]}; the caller owns the result. */
   public Tensor map(Tensor queryOutputs) throws VisCpmException {
-    check();
+    checkOpen();
     if (queryOutputs.size(-1) != config.embedDim()) {
       throw new InvalidInputException("mapping input must end in encoder_embed_dim = " + config.embedDim());
     }
@@ -232,28 +230,5 @@ public final class VisionEncoder implements AutoCloseable {
   /** Exact (erf) GELU evaluated in fp32. */
   private Tensor gelu(Tensor x) {
     return reduced ? torch.gelu(x.to(ScalarType.Float)).to(dtype) : torch.gelu(x);
-  }
-
-  // ------------------------------------------------------------------------------ ownership
-
-  private <P extends Pointer> P own(P p) {
-    owned.add(Torch.keep(p));
-    return p;
-  }
-
-  private void check() {
-    if (closed) throw new IllegalStateException("the vision encoder is closed");
-  }
-
-  private void release() {
-    for (int i = owned.size() - 1; i >= 0; i--) owned.get(i).close();
-    owned.clear();
-  }
-
-  @Override
-  public synchronized void close() {
-    if (closed) return;
-    closed = true;
-    release();
   }
 }

@@ -1,5 +1,6 @@
 package ai.viscpm.engine.jvm.parity;
 
+import ai.viscpm.engine.jvm.Torch;
 import ai.viscpm.Checkpoint;
 import ai.viscpm.FormatException;
 import ai.viscpm.TensorInfo;
@@ -174,7 +175,7 @@ public final class GoldenCase implements AutoCloseable {
 
   /** An input as a new float32 tensor (the caller's scope owns it). */
   public Tensor inputTensor(String name) throws VisCpmException {
-    return Tensors.floats(inputFloats(name), inputShape(name));
+    return Torch.floats(inputFloats(name), inputShape(name));
   }
 
   public long[] expectedLongs(String name) throws VisCpmException {
@@ -205,7 +206,7 @@ public final class GoldenCase implements AutoCloseable {
   public void compare(String name, Tensor actual) throws VisCpmException {
     TensorInfo info = info(expectedInfo, name, "expected values");
     double[] e = info.dtype().equals("float64") ? readFloat64(expectedFile(), name) : widen(read(expected, info));
-    compare(name, Tensors.toDoubles(actual), Tensors.shape(actual), e, info.shape());
+    compare(name, Torch.toDoubles(actual), Torch.shape(actual), e, info.shape());
   }
 
   /** Names of the case's expected tensors, sorted. */

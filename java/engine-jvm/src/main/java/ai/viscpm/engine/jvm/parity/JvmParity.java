@@ -1,5 +1,6 @@
 package ai.viscpm.engine.jvm.parity;
 
+import ai.viscpm.engine.jvm.Torch;
 import ai.viscpm.Checkpoint;
 import ai.viscpm.FormatException;
 import ai.viscpm.ResourceNotFoundException;
@@ -244,7 +245,7 @@ public final class JvmParity implements AutoCloseable {
     try (CpmBeeOutput out = bee.forward(in, null, CpmBee.Logits.ALL)) {
       Tensor logits = out.logits();
       long[] columnIds = c.expectedLongs("logits_columns");
-      Tensor columns = Tensors.longs(columnIds, columnIds.length);
+      Tensor columns = Torch.longs(columnIds, columnIds.length);
       c.compare("input_embedding", out.inputEmbedding());
       c.compare("hidden_states", out.hiddenStates());
       c.compare("logits_columns", columns);  // the fixture's choice of columns, used as given
@@ -286,8 +287,8 @@ public final class JvmParity implements AutoCloseable {
           hidden[i] = outs[i].hiddenStates();
           logits[i] = outs[i].logits();
         }
-        c.compare("step_hidden_states", Tensors.cat(0, hidden));
-        c.compare("step_logits", Tensors.cat(0, logits));
+        c.compare("step_hidden_states", Torch.cat(0, hidden));
+        c.compare("step_logits", Torch.cat(0, logits));
       } finally {
         for (CpmBeeOutput o : outs) {
           if (o != null) o.close();
@@ -307,11 +308,11 @@ public final class JvmParity implements AutoCloseable {
         append(prompt.segmentRelOffset(), repeat(prompt.segmentRelOffset()[last], steps)),
         prompt.segmentRel(), prompt.segmentRelWidth(), prompt.extTableIds(), prompt.extTableSub(), null, null);
     Tensor stepEmbedding = bee.embed(stepIds, stepSubs, 1, steps);
-    Tensor fullEmbedding = Tensors.cat(1, embedding, stepEmbedding);
+    Tensor fullEmbedding = Torch.cat(1, embedding, stepEmbedding);
     stepEmbedding.close();
     try (CpmBeeOutput forward = bee.forward(full, fullEmbedding, CpmBee.Logits.ALL)) {
       long[] columnIds = c.expectedLongs("logits_columns");
-      Tensor columns = Tensors.longs(columnIds, columnIds.length);
+      Tensor columns = Torch.longs(columnIds, columnIds.length);
       c.compare("logits_columns", columns);
       c.compare("full_forward_hidden_states", forward.hiddenStates().narrow(1, len, steps));
       c.compare("full_forward_logits_at_columns",
@@ -344,24 +345,24 @@ public final class JvmParity implements AutoCloseable {
     CpmBeeInputs m = p.inputs();
     long n = raw.inputIds().length, l = m.length();
     Map<String, Tensor> produced = new LinkedHashMap<>();
-    produced.put("raw.input_ids", Tensors.longs(raw.inputIds(), n));
-    produced.put("raw.input_id_subs", Tensors.longs(raw.inputIdSubs(), n));
-    produced.put("raw.context", Tensors.longs(raw.context(), n));
-    produced.put("raw.segment_ids", Tensors.longs(raw.segmentIds(), n));
-    produced.put("raw.segment_rel", Tensors.longs(raw.segmentRel(), raw.segmentRel().length));
-    produced.put("raw.image_bound", Tensors.longs(new long[] {p.imageBegin(), p.imageEnd()}, 1, 2));
-    produced.put("model.input_ids", Tensors.longs(m.inputIds(), 1, l));
-    produced.put("model.input_id_subs", Tensors.longs(m.inputIdSubs(), 1, l));
-    produced.put("model.input_pos", Tensors.longs(m.positions(), 1, l));
-    produced.put("model.context", Tensors.longs(m.context(), 1, l));
-    produced.put("model.sample_idx", Tensors.longs(m.sampleIds(), 1, l));
-    produced.put("model.num_segments", Tensors.longs(m.numSegments(), 1, l));
-    produced.put("model.segment_ids", Tensors.longs(m.segmentIds(), 1, l));
-    produced.put("model.segment_rel_offset", Tensors.longs(m.segmentRelOffset(), 1, l));
-    produced.put("model.segment_rel", Tensors.longs(m.segmentRel(), 1, m.segmentRelWidth()));
-    produced.put("model.batch_ext_table_ids", Tensors.longs(m.extTableIds(), m.extTableIds().length));
-    produced.put("model.batch_ext_table_sub", Tensors.longs(m.extTableSub(), m.extTableSub().length));
-    produced.put("model.image_bound", Tensors.longs(new long[] {p.imageBegin(), p.imageEnd()}, 1, 1, 2));
+    produced.put("raw.input_ids", Torch.longs(raw.inputIds(), n));
+    produced.put("raw.input_id_subs", Torch.longs(raw.inputIdSubs(), n));
+    produced.put("raw.context", Torch.longs(raw.context(), n));
+    produced.put("raw.segment_ids", Torch.longs(raw.segmentIds(), n));
+    produced.put("raw.segment_rel", Torch.longs(raw.segmentRel(), raw.segmentRel().length));
+    produced.put("raw.image_bound", Torch.longs(new long[] {p.imageBegin(), p.imageEnd()}, 1, 2));
+    produced.put("model.input_ids", Torch.longs(m.inputIds(), 1, l));
+    produced.put("model.input_id_subs", Torch.longs(m.inputIdSubs(), 1, l));
+    produced.put("model.input_pos", Torch.longs(m.positions(), 1, l));
+    produced.put("model.context", Torch.longs(m.context(), 1, l));
+    produced.put("model.sample_idx", Torch.longs(m.sampleIds(), 1, l));
+    produced.put("model.num_segments", Torch.longs(m.numSegments(), 1, l));
+    produced.put("model.segment_ids", Torch.longs(m.segmentIds(), 1, l));
+    produced.put("model.segment_rel_offset", Torch.longs(m.segmentRelOffset(), 1, l));
+    produced.put("model.segment_rel", Torch.longs(m.segmentRel(), 1, m.segmentRelWidth()));
+    produced.put("model.batch_ext_table_ids", Torch.longs(m.extTableIds(), m.extTableIds().length));
+    produced.put("model.batch_ext_table_sub", Torch.longs(m.extTableSub(), m.extTableSub().length));
+    produced.put("model.image_bound", Torch.longs(new long[] {p.imageBegin(), p.imageEnd()}, 1, 1, 2));
     for (String name : c.expectedNames()) {
       Tensor t = produced.get(name);
       if (t == null) c.fail(name, "expected tensor '" + name + "' was not produced");
@@ -555,11 +556,11 @@ public final class JvmParity implements AutoCloseable {
       scheduler.setTimesteps(params.path("num_inference_steps").asInt());
       c.compare("timesteps", scheduler.timesteps());
       float[] alphas = scheduler.alphasCumprod();
-      c.compare("alphas_cumprod", Tensors.floats(alphas, alphas.length));
+      c.compare("alphas_cumprod", Torch.floats(alphas, alphas.length));
       if (c.hasExpected("sigmas")) {
         float[] sigmas = scheduler.sigmas();
         if (sigmas == null) throw new FormatException(className + " has no sigmas");
-        c.compare("sigmas", Tensors.floats(sigmas, sigmas.length));
+        c.compare("sigmas", Torch.floats(sigmas, sigmas.length));
       }
       Tensor sample = c.inputTensor("sample");
       Tensor modelOutputs = c.inputTensor("model_outputs");
@@ -628,19 +629,19 @@ public final class JvmParity implements AutoCloseable {
       for (String prefix : new String[] {"cond.", "uncond."}) {
         CpmBeeInputs f = prefix.equals("cond.") ? p.cond() : p.uncond();
         long l = f.length();
-        c.compare(prefix + "input_ids", Tensors.longs(f.inputIds(), 1, l));
-        c.compare(prefix + "input_id_subs", Tensors.longs(f.inputIdSubs(), 1, l));
-        c.compare(prefix + "context", Tensors.longs(f.context(), 1, l));
-        c.compare(prefix + "segment_ids", Tensors.longs(f.segmentIds(), 1, l));
-        c.compare(prefix + "segment_rel_offset", Tensors.longs(f.segmentRelOffset(), 1, l));
-        c.compare(prefix + "segment_rel", Tensors.longs(f.segmentRel(), 1, f.segmentRelWidth()));
-        c.compare(prefix + "sample_ids", Tensors.longs(f.sampleIds(), 1, l));
-        c.compare(prefix + "num_segments", Tensors.longs(f.numSegments(), 1, l));
-        c.compare(prefix + "length", Tensors.longs(f.lengths(), 1));
-        c.compare(prefix + "span", Tensors.longs(f.span(), 1, l));
-        c.compare(prefix + "ext_table_ids", Tensors.longs(f.extTableIds(), f.extTableIds().length));
-        c.compare(prefix + "ext_table_sub", Tensors.longs(f.extTableSub(), f.extTableSub().length));
-        c.compare(prefix + "image_bound", Tensors.longs(new long[0], 1, 0, 2));  // no image segment in a paint prompt
+        c.compare(prefix + "input_ids", Torch.longs(f.inputIds(), 1, l));
+        c.compare(prefix + "input_id_subs", Torch.longs(f.inputIdSubs(), 1, l));
+        c.compare(prefix + "context", Torch.longs(f.context(), 1, l));
+        c.compare(prefix + "segment_ids", Torch.longs(f.segmentIds(), 1, l));
+        c.compare(prefix + "segment_rel_offset", Torch.longs(f.segmentRelOffset(), 1, l));
+        c.compare(prefix + "segment_rel", Torch.longs(f.segmentRel(), 1, f.segmentRelWidth()));
+        c.compare(prefix + "sample_ids", Torch.longs(f.sampleIds(), 1, l));
+        c.compare(prefix + "num_segments", Torch.longs(f.numSegments(), 1, l));
+        c.compare(prefix + "length", Torch.longs(f.lengths(), 1));
+        c.compare(prefix + "span", Torch.longs(f.span(), 1, l));
+        c.compare(prefix + "ext_table_ids", Torch.longs(f.extTableIds(), f.extTableIds().length));
+        c.compare(prefix + "ext_table_sub", Torch.longs(f.extTableSub(), f.extTableSub().length));
+        c.compare(prefix + "image_bound", Torch.longs(new long[0], 1, 0, 2));  // no image segment in a paint prompt
       }
     }
   }
@@ -670,7 +671,7 @@ public final class JvmParity implements AutoCloseable {
       c.compare("initial_latents", trace.initialLatents);
       long[] timesteps = new long[trace.timesteps.length];
       for (int i = 0; i < timesteps.length; i++) timesteps[i] = (long) trace.timesteps[i];
-      c.compare("timesteps", Tensors.longs(timesteps, timesteps.length));
+      c.compare("timesteps", Torch.longs(timesteps, timesteps.length));
       c.compare("unet_inputs", stack(trace.unetInputs));
       c.compare("unet_outputs", stack(trace.unetOutputs));
       c.compare("latents_after_step", stack(trace.latentsAfterStep));
@@ -680,7 +681,7 @@ public final class JvmParity implements AutoCloseable {
       actual.putNull("nsfw_content_detected");  // no image safety checker in this engine
       actual.put("num_ddpm_noise_draws", trace.schedulerNoise.size());
       ArrayNode shape = actual.putArray("image_size");
-      for (long d : Tensors.shape(image)) shape.add(d);
+      for (long d : Torch.shape(image)) shape.add(d);
       c.compareJson("json", actual, c.expectedJson());
       images.close();
     }
