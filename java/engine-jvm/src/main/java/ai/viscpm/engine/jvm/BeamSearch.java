@@ -71,6 +71,18 @@ public final class BeamSearch {
     long width() {
       return vocabSize + extIds.length;
     }
+
+    /** Columns no step may choose (step 2): UNK unless the decoding table maps it, unmapped ext columns. */
+    long[] disallowedColumns() {
+      java.util.Set<Long> mapped = new java.util.HashSet<>();
+      for (long id : generatable) mapped.add(id);
+      List<Long> columns = new ArrayList<>();
+      if (unkId >= 0 && unkId < vocabSize && !mapped.contains((long) unkId)) columns.add((long) unkId);
+      for (long e = vocabSize; e < width(); e++) {
+        if (!mapped.contains(e)) columns.add(e);
+      }
+      return columns.stream().mapToLong(Long::longValue).toArray();
+    }
   }
 
   /** The chosen answer: output ids with a final EOS when it ended with one. */
@@ -177,17 +189,7 @@ public final class BeamSearch {
     final int ranked = (int) Math.min(candidates + 1L, beams * width);  // +1: the gap report
 
     try (PointerScope outer = new PointerScope(); InferenceMode guard = new InferenceMode()) {
-      // Disallowed columns (step 2): UNK unless the decoding table maps it, unmapped ext columns.
-      java.util.Set<Long> generatable = new java.util.HashSet<>();
-      for (long id : spec.generatable()) generatable.add(id);
-      List<Long> columns = new ArrayList<>();
-      if (spec.unkId() >= 0 && spec.unkId() < spec.vocabSize() && !generatable.contains((long) spec.unkId())) {
-        columns.add((long) spec.unkId());
-      }
-      for (long e = spec.vocabSize(); e < width; e++) {
-        if (!generatable.contains(e)) columns.add(e);
-      }
-      long[] disallowedIds = columns.stream().mapToLong(Long::longValue).toArray();
+      long[] disallowedIds = spec.disallowedColumns();
       Tensor disallowed = Torch.longs(disallowedIds, disallowedIds.length);
       Scalar fill = new Scalar(-10000.0), penalty = new Scalar(settings.repetitionPenalty());
       Scalar temperature = new Scalar(settings.temperature()), zero = new Scalar(0.0);

@@ -39,16 +39,7 @@ public final class SampleSearch {
     final long width = spec.width();
     final double temperature = settings.greedy() ? 1.0 : settings.temperature();
     try (PointerScope outer = new PointerScope(); InferenceMode guard = new InferenceMode()) {
-      java.util.Set<Long> generatable = new java.util.HashSet<>();
-      for (long id : spec.generatable()) generatable.add(id);
-      List<Long> columns = new ArrayList<>();
-      if (spec.unkId() >= 0 && spec.unkId() < spec.vocabSize() && !generatable.contains((long) spec.unkId())) {
-        columns.add((long) spec.unkId());
-      }
-      for (long e = spec.vocabSize(); e < width; e++) {
-        if (!generatable.contains(e)) columns.add(e);
-      }
-      long[] disallowedIds = columns.stream().mapToLong(Long::longValue).toArray();
+      long[] disallowedIds = spec.disallowedColumns();
       Tensor disallowed = Torch.longs(disallowedIds, disallowedIds.length);
       Scalar fill = new Scalar(-10000.0), penalty = new Scalar(settings.repetitionPenalty());
       Scalar temp = new Scalar(temperature), zero = new Scalar(0.0);
